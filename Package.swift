@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+// Scion: the whole life of pretrained transformer language models, in Swift.
+// Module order (one way): ScionTensor ← ScionCheckpoint, ScionTokenizers ← … ← ScionCLI.
+import PackageDescription
+
+let package = Package(
+    name: "Scion",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "ScionTensor", targets: ["ScionTensor"]),
+        .library(name: "ScionCheckpoint", targets: ["ScionCheckpoint"]),
+        .library(name: "ScionTokenizers", targets: ["ScionTokenizers"]),
+        .executable(name: "scion", targets: ["ScionCLI"]),
+        .executable(name: "scion-bench", targets: ["ScionBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "ScionTensor"),
+        .target(name: "ScionCheckpoint", dependencies: ["ScionTensor"]),
+        .target(name: "ScionTokenizers"),
+        .target(name: "ScionTestSupport", dependencies: ["ScionTensor"]),
+        .executableTarget(
+            name: "ScionCLI",
+            dependencies: [
+                "ScionTensor", "ScionCheckpoint", "ScionTokenizers",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // Benchmarks: never run by `swift test`; `swift run -c release scion-bench`.
+        .executableTarget(name: "ScionBench", dependencies: ["ScionTensor"]),
+        .testTarget(name: "ScionTensorTests", dependencies: ["ScionTensor", "ScionTestSupport"]),
+        .testTarget(name: "ScionCheckpointTests", dependencies: ["ScionCheckpoint", "ScionTestSupport"]),
+        .testTarget(name: "ScionTokenizersTests", dependencies: ["ScionTokenizers"]),
+        .testTarget(name: "ScionCLITests", dependencies: ["ScionCLI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
