@@ -1,0 +1,194 @@
+// Reverse-mode automatic differentiation on a tape.
+// Every op whose input requires a gradient records a GradNode holding its parents' nodes, their
+// shapes and only the tensors its backward rule needs. `backward` walks the nodes in reverse
+// topological order and *adds* each parent's gradient into the store (accumulation is `+=`).
+// The backward pass runs with recording switched off (no higher-order gradients).
+
+import Foundation
+
+/// A recorded operation (or a leaf) in the gradient graph.
+final class GradNode: @unchecked Sendable {
+    let op: Primitive
+    let parents: [GradNode?]
+    let inputShapes: [[Int]]
+    let inputDTypes: [DType]
+    let saved: [Tensor]
+    /// For `.checkpoint`: the function to recompute, and its inputs.
+    let recompute: (([Tensor]) -> Tensor)?
+
+    init(op: Primitive, parents: [GradNode?], inputShapes: [[Int]], inputDTypes: [DType], saved: [Tensor],
+         recompute: (([Tensor]) -> Tensor)? = nil) {
+        self.op = op; self.parents = parents; self.inputShapes = inputShapes
+        self.inputDTypes = inputDTypes; self.saved = saved; self.recompute = recompute
+    }
+}
+
+/// Whether ops record gradients in the current task.
+public enum GradientMode {
+    @TaskLocal static var isEnabled = true
+    /// True when ops record the tape in the current task.
+    public static var enabled: Bool { isEnabled }
+}
+
+/// Runs `body` without recording gradients (inference, optimizer updates).
+public func withoutGradients<R>(_ body: () throws -> R) rethrows -> R {
+    try GradientMode.$isEnabled.withValue(false) { try body() }
+}
+
+extension Tensor {
+    /// True when gradients flow to this tensor (it is a trainable leaf or computed from one).
+    public var requiresGradient: Bool { node != nil }
+
+    /// This tensor as a new trainable leaf (same storage).
+    public func requiringGradient() -> Tensor {
+        precondition(dtype.isComputeFloat, "requiringGradient: dtype \(dtype) cannot carry gradients")
+        return Tensor(shape: shape, strides: strides, offset: offset, dtype: dtype, storage: storage,
+                      node: GradNode(op: .leaf, parents: [], inputShapes: [], inputDTypes: [], saved: []))
+    }
+
+    /// The same values, cut off from the gradient graph.
+    public func detached() -> Tensor {
+        Tensor(shape: shape, strides: strides, offset: offset, dtype: dtype, storage: storage, node: nil)
+    }
+
+    /// A stable identity for this tensor's place in the graph (nil when it requires no gradient).
+    public var gradientID: ObjectIdentifier? { node.map { ObjectIdentifier($0) } }
+
+    /// Attaches a node for `op` to `self` (a freshly computed output) when any input requires a gradient.
+    func recorded(_ op: Primitive, _ inputs: [Tensor], saving saved: @autoclosure () -> [Tensor] = []) -> Tensor {
+        guard GradientMode.isEnabled, inputs.contains(where: { $0.node != nil }) else { return self }
+        let node = GradNode(op: op, parents: inputs.map { $0.node }, inputShapes: inputs.map { $0.shape },
+                            inputDTypes: inputs.map { $0.dtype }, saved: saved())
+        return Tensor(shape: shape, strides: strides, offset: offset, dtype: dtype, storage: storage, node: node)
+    }
+}
+
+/// Gradients of one backward pass, looked up by the tensor they belong to.
+public struct Gradients: Sendable {
+    var values: [ObjectIdentifier: Tensor]
+
+    /// The gradient for `tensor`, or nil when no gradient reached it.
+    public subscript(_ tensor: Tensor) -> Tensor? {
+        guard let id = tensor.gradientID else { return nil }
+        return values[id]
+    }
+
+    /// Number of tensors with a gradient.
+    public var count: Int { values.count }
+}
+
+extension Tensor {
+    /// Back-propagates from this tensor (seeded with ones, or `seed`) and returns the gradients of
+    /// every leaf reached.
+    public func backward(seed: Tensor? = nil) -> Gradients {
+        Gradients(values: Autograd.run(roots: [(self, seed ?? Tensor.ones(shape, dtype: dtype))], keep: nil))
+    }
+
+    /// Gradients of this tensor with respect to `inputs` (zeros for inputs it does not depend on).
+    public func gradients(of inputs: [Tensor], seed: Tensor? = nil) -> [Tensor] {
+        let keep = Set(inputs.compactMap { $0.gradientID })
+        let store = Autograd.run(roots: [(self, seed ?? Tensor.ones(shape, dtype: dtype))], keep: keep)
+        return inputs.map { x in x.gradientID.flatMap { store[$0] } ?? Tensor.zeros(x.shape, dtype: x.dtype) }
+    }
+}
+
+/// `f(xs)` and its gradient with respect to each of `xs` (which need not require gradients yet).
+public func valueAndGradients(at xs: [Tensor], _ f: ([Tensor]) -> Tensor) -> (value: Tensor, gradients: [Tensor]) {
+    let leaves = xs.map { $0.requiringGradient() }
+    let y = f(leaves)
+    precondition(y.count == 1, "valueAndGradients: the function must return one element, got shape \(y.shape)")
+    return (y.detached(), y.gradients(of: leaves))
+}
+
+enum Autograd {
+    /// Runs reverse mode from `roots`. Keeps gradients of leaves and of `keep` (all leaves when nil).
+    static func run(roots: [(Tensor, Tensor)], keep: Set<ObjectIdentifier>?) -> [ObjectIdentifier: Tensor] {
+        var store: [ObjectIdentifier: Tensor] = [:]
+        withoutGradients {
+            backpropagate(roots: roots, store: &store, keep: keep, boundary: [:])
+        }
+        return store
+    }
+
+    /// The core walk. `boundary` maps nodes where propagation stops (checkpoint inputs).
+    static func backpropagate(roots: [(Tensor, Tensor)], store: inout [ObjectIdentifier: Tensor],
+                              keep: Set<ObjectIdentifier>?, boundary: [ObjectIdentifier: Int]) {
+        // Topological order by iterative depth-first search.
+        var order: [GradNode] = []
+        var visited = Set<ObjectIdentifier>()
+        var stack: [(GradNode, Int)] = []
+        for (root, seed) in roots {
+            guard let n = root.node else { continue }
+            precondition(seed.shape == root.shape, "backward: seed shape \(seed.shape) ≠ output shape \(root.shape)")
+            accumulate(&store, ObjectIdentifier(n), seed)
+            if visited.insert(ObjectIdentifier(n)).inserted { stack.append((n, 0)) }
+            while let (node, i) = stack.popLast() {
+                if i < node.parents.count && boundary[ObjectIdentifier(node)] == nil {
+                    stack.append((node, i + 1))
+                    if let p = node.parents[i], visited.insert(ObjectIdentifier(p)).inserted { stack.append((p, 0)) }
+                } else {
+                    order.append(node)
+                }
+            }
+        }
+        for node in order.reversed() {
+            let id = ObjectIdentifier(node)
+            if node.op == .leaf || boundary[id] != nil { continue }
+            guard let g = store[id] else { continue }
+            if keep != nil && !keep!.contains(id) { store[id] = nil }
+            let grads: [Tensor?]
+            if case .checkpoint = node.op {
+                grads = checkpointBackward(node, g, store: &store, keep: keep)
+            } else {
+                grads = vjp(node, g)
+            }
+            for (k, parent) in node.parents.enumerated() {
+                guard let parent, let gk = grads[k] else { continue }
+                precondition(gk.shape == node.inputShapes[k],
+                             "backward: \(node.op) produced gradient \(gk.shape) for input \(node.inputShapes[k])")
+                accumulate(&store, ObjectIdentifier(parent), gk)
+            }
+        }
+        // Keep only leaves (or requested nodes).
+        var leafIDs = Set<ObjectIdentifier>()
+        for node in order where node.op == .leaf { leafIDs.insert(ObjectIdentifier(node)) }
+        for key in Array(store.keys) where !leafIDs.contains(key) && !(keep?.contains(key) ?? false) && boundary[key] == nil {
+            store[key] = nil
+        }
+    }
+
+    static func accumulate(_ store: inout [ObjectIdentifier: Tensor], _ id: ObjectIdentifier, _ g: Tensor) {
+        if let old = store[id] { store[id] = old + g } else { store[id] = g }
+    }
+
+    /// Recomputes a checkpointed function with recording on, then back-propagates through it.
+    static func checkpointBackward(_ node: GradNode, _ g: Tensor, store: inout [ObjectIdentifier: Tensor],
+                                   keep: Set<ObjectIdentifier>?) -> [Tensor?] {
+        guard let f = node.recompute else { return node.parents.map { _ in nil } }
+        let inputs = node.saved.map { $0.requiringGradient() }
+        let out = GradientMode.$isEnabled.withValue(true) { f(inputs) }
+        var boundary: [ObjectIdentifier: Int] = [:]
+        for (i, x) in inputs.enumerated() { boundary[x.gradientID!] = i }
+        var inner: [ObjectIdentifier: Tensor] = [:]
+        backpropagate(roots: [(out, g)], store: &inner, keep: keep, boundary: boundary)
+        var result: [Tensor?] = Array(repeating: nil, count: inputs.count)
+        for (id, grad) in inner {
+            if let i = boundary[id] { result[i] = grad } else { accumulate(&store, id, grad) }
+        }
+        return result
+    }
+}
+
+extension Tensor {
+    /// Gradient checkpointing: computes `f(inputs)` without keeping its intermediate tensors, and
+    /// recomputes them during backward. `f` may capture trainable leaves (parameters); any other
+    /// tensor that requires a gradient must be passed in `inputs`.
+    public static func checkpointed(_ inputs: [Tensor], _ f: @escaping ([Tensor]) -> Tensor) -> Tensor {
+        let out = withoutGradients { f(inputs.map { $0.detached() }) }
+        guard GradientMode.isEnabled else { return out }
+        let node = GradNode(op: .checkpoint, parents: inputs.map { $0.node }, inputShapes: inputs.map { $0.shape },
+                            inputDTypes: inputs.map { $0.dtype }, saved: inputs.map { $0.detached() }, recompute: f)
+        return Tensor(shape: out.shape, strides: out.strides, offset: out.offset, dtype: out.dtype,
+                      storage: out.storage, node: node)
+    }
+}

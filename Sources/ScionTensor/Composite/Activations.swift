@@ -1,0 +1,95 @@
+// GELU (erf form, BERT; tanh form, GPT-2's gelu_new), SiLU and dropout. GELU and SiLU are fused
+// elementwise kernels with hand-written derivatives, tested against their primitive compositions:
+//   gelu_erf(x)  = ½x(1 + erf(x/√2)),             d = Φ(x) + x·φ(x)
+//   gelu_tanh(x) = ½x(1 + tanh(u)), u = √(2/π)(x + 0.044715x³),
+//                  d = ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)
+//   silu(x)      = x·σ(x),                          d = σ(x)(1 + x(1 − σ(x)))
+// Dropout is a composite (a seeded Bernoulli mask times 1/(1−p)); its backward is the same mask.
+
+import Foundation
+
+extension Tensor {
+    /// GELU activation; `.none` is the exact erf form (BERT), `.tanh` GPT-2's approximation.
+    public func gelu(approximation: GELUApproximation = .none) -> Tensor {
+        let x = contiguous()
+        let out = FusedKernels.activation(x, op: .gelu(approximation), derivative: false)
+        return out.recorded(.gelu(approximation), [x], saving: [x.detached()])
+    }
+
+    /// SiLU (swish): x·σ(x).
+    public func silu() -> Tensor {
+        let x = contiguous()
+        return FusedKernels.activation(x, op: .silu, derivative: false).recorded(.silu, [x], saving: [x.detached()])
+    }
+
+    /// GELU composed from primitives.
+    public func geluComposite(approximation: GELUApproximation = .none) -> Tensor {
+        switch approximation {
+        case .none: return self * 0.5 * ((self / 2.0.squareRoot()).erf() + 1)
+        case .tanh:
+            let u = (self + self.pow(3) * 0.044715) * (2 / Double.pi).squareRoot()
+            return self * 0.5 * (u.tanh() + 1)
+        }
+    }
+
+    /// SiLU composed from primitives.
+    public func siluComposite() -> Tensor { self * sigmoid() }
+
+    /// Inverted dropout: zeroes elements with probability `p` and scales the rest by 1/(1−p).
+    /// The mask comes from `generator`, so a seed reproduces it on every platform and thread count.
+    public func dropout(_ p: Double, generator: inout RandomGenerator) -> Tensor {
+        precondition(p >= 0 && p < 1, "dropout: probability \(p) not in [0, 1)")
+        if p == 0 { return self }
+        let keep = Tensor.bernoulli(shape, probability: 1 - p, dtype: dtype, generator: &generator)
+        return self * (keep / (1 - p))
+    }
+}
+
+extension FusedKernels {
+    static func activation(_ x: Tensor, op: Primitive, derivative: Bool) -> Tensor {
+        switch x.dtype {
+        case .float32: return activationTyped(x, op: op, derivative: derivative, Float.self)
+        case .float64: return activationTyped(x, op: op, derivative: derivative, Double.self)
+        default: preconditionFailure("\(op): unsupported dtype \(x.dtype) for shape \(x.shape)")
+        }
+    }
+
+    static func activationTyped<T: TensorFloat>(_ x: Tensor, op: Primitive, derivative: Bool, _: T.Type) -> Tensor {
+        let n = x.count
+        let out = Storage(uninitializedByteCount: n * MemoryLayout<T>.stride)
+        let o = out.pointer.assumingMemoryBound(to: T.self)
+        let xp = x.pointer(T.self)
+        let c = T((2 / Double.pi).squareRoot()), k: T = 0.044715
+        let invSqrt2 = T(1 / 2.0.squareRoot()), invSqrt2Pi = T(1 / (2 * Double.pi).squareRoot())
+        parallelFor(n, grain: 16384) { range in
+            switch op {
+            case .gelu(.tanh):
+                if derivative {
+                    for i in range {
+                        let v = xp[i], t = T.tanh(c * (v + k * v * v * v))
+                        o[i] = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * k * v * v)
+                    }
+                } else {
+                    for i in range { let v = xp[i]; o[i] = 0.5 * v * (1 + T.tanh(c * (v + k * v * v * v))) }
+                }
+            case .gelu(.none):
+                if derivative {
+                    for i in range {
+                        let v = xp[i]
+                        o[i] = 0.5 * (1 + T.erf(v * invSqrt2)) + v * invSqrt2Pi * T.exp(-0.5 * v * v)
+                    }
+                } else {
+                    for i in range { let v = xp[i]; o[i] = 0.5 * v * (1 + T.erf(v * invSqrt2)) }
+                }
+            case .silu:
+                if derivative {
+                    for i in range { let v = xp[i], s = 1 / (1 + T.exp(-v)); o[i] = s * (1 + v * (1 - s)) }
+                } else {
+                    for i in range { let v = xp[i]; o[i] = v / (1 + T.exp(-v)) }
+                }
+            default: preconditionFailure("activation: \(op)")
+            }
+        }
+        return Tensor(storage: out, shape: x.shape, dtype: x.dtype)
+    }
+}
