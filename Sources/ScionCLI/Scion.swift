@@ -1,2 +1,23 @@
+// The `scion` command-line tool: parse arguments, call one library entry point, print.
+// One file per subcommand; every subcommand offers --json for scripts.
+
 import ArgumentParser
-@main struct Scion: ParsableCommand {}
+import Foundation
+
+@main
+struct Scion: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scion",
+        abstract: "Pretrain, grow, adapt, compress and serve transformer language models in Swift.",
+        version: ScionVersionInfo.string,
+        subcommands: [DoctorCommand.self, DemoCommand.self])
+}
+
+/// Prints a value as pretty, key-sorted JSON on stdout.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let data = try encoder.encode(value)
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}

@@ -21,6 +21,7 @@ public final class Storage: @unchecked Sendable {
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
         ownsMemory = true
         owner = nil
+        MemoryStats.allocated(byteCount)
     }
 
     /// Allocates without zeroing; the creator must write every byte before sharing it.
@@ -29,6 +30,7 @@ public final class Storage: @unchecked Sendable {
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
         ownsMemory = true
         owner = nil
+        MemoryStats.allocated(byteCount)
     }
 
     /// Wraps memory owned by `owner` (for example a memory-mapped file); the bytes must not change.
@@ -40,6 +42,30 @@ public final class Storage: @unchecked Sendable {
     }
 
     deinit {
-        if ownsMemory { pointer.deallocate() }
+        if ownsMemory {
+            pointer.deallocate()
+            MemoryStats.freed(byteCount)
+        }
     }
+}
+
+/// Bytes held by tensor storage (and kernel scratch buffers) in this process: live now and the peak.
+/// Benchmarks and the trainer's accounting read it; memory-mapped checkpoints are not counted.
+public enum MemoryStats {
+    nonisolated(unsafe) private static var live = 0
+    nonisolated(unsafe) private static var peak = 0
+    private static let lock = NSLock()
+
+    static func allocated(_ n: Int) {
+        lock.lock(); live += n; if live > peak { peak = live }; lock.unlock()
+    }
+
+    static func freed(_ n: Int) { lock.lock(); live -= n; lock.unlock() }
+
+    /// Bytes currently allocated.
+    public static var liveBytes: Int { lock.lock(); defer { lock.unlock() }; return live }
+    /// Highest `liveBytes` since the last ``resetPeak()``.
+    public static var peakBytes: Int { lock.lock(); defer { lock.unlock() }; return peak }
+    /// Starts a new peak measurement from the current live size.
+    public static func resetPeak() { lock.lock(); peak = live; lock.unlock() }
 }

@@ -182,8 +182,9 @@ public struct Tensor: Sendable {
     public func floats() -> [Float] {
         if dtype == .float32 {
             let c = contiguous()
-            let p = c.storage.pointer.assumingMemoryBound(to: Float.self) + c.offset
-            return Array(UnsafeBufferPointer(start: p, count: count))
+            return withExtendedLifetime(c) {
+                Array(UnsafeBufferPointer(start: c.storage.pointer.assumingMemoryBound(to: Float.self) + c.offset, count: count))
+            }
         }
         return toArray()
     }
@@ -222,8 +223,9 @@ public struct Tensor: Sendable {
     /// The raw bytes of the elements in row-major order.
     public func bytes() -> [UInt8] {
         let c = contiguous()
-        let start = c.storage.pointer + c.offset * dtype.byteSize
-        return Array(UnsafeRawBufferPointer(start: start, count: count * dtype.byteSize))
+        return withExtendedLifetime(c) {
+            Array(UnsafeRawBufferPointer(start: c.storage.pointer + c.offset * dtype.byteSize, count: count * dtype.byteSize))
+        }
     }
 }
 

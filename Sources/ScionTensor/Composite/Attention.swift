@@ -127,8 +127,9 @@ extension FusedKernels {
         let blk = attentionBlock
         let mbox = UnsafeSendableBox(mask)
         parallelFor(g.b * g.hkv) { range in
-            let scores = UnsafeMutablePointer<T>.allocate(capacity: blk * Swift.max(g.s, 1))
-            defer { scores.deallocate() }
+            let scratch = Storage(uninitializedByteCount: blk * Swift.max(g.s, 1) * MemoryLayout<T>.stride)
+            let scores = scratch.pointer.assumingMemoryBound(to: T.self)
+            defer { withExtendedLifetime(scratch) {} }
             for work in range {
                 let bi = work / g.hkv, kvh = work % g.hkv
                 for hi in (kvh * g.group)..<((kvh + 1) * g.group) {
@@ -173,6 +174,7 @@ extension FusedKernels {
                                                   _: T.Type) -> (Tensor, Tensor, Tensor) {
         let g = AttentionGeometry(q, k, v)
         let dO = gOut.contiguous()
+        defer { withExtendedLifetime(dO) {} }
         let dq = Storage(byteCount: q.count * MemoryLayout<T>.stride)
         let dk = Storage(byteCount: k.count * MemoryLayout<T>.stride)
         let dv = Storage(byteCount: v.count * MemoryLayout<T>.stride)
@@ -185,9 +187,9 @@ extension FusedKernels {
         // One worker per (batch, KV head): it owns dK and dV of that head, so no two workers write
         // the same element and the sums run in a fixed order.
         parallelFor(g.b * g.hkv) { range in
-            let p = UnsafeMutablePointer<T>.allocate(capacity: blk * Swift.max(g.s, 1))
-            let dp = UnsafeMutablePointer<T>.allocate(capacity: blk * Swift.max(g.s, 1))
-            defer { p.deallocate(); dp.deallocate() }
+            let scratch = Storage(uninitializedByteCount: 2 * blk * Swift.max(g.s, 1) * MemoryLayout<T>.stride)
+            let p = scratch.pointer.assumingMemoryBound(to: T.self), dp = p + blk * Swift.max(g.s, 1)
+            defer { withExtendedLifetime(scratch) {} }
             for work in range {
                 let bi = work / g.hkv, kvh = work % g.hkv
                 let kOff = (bi * g.hkv + kvh) * g.s

@@ -98,6 +98,7 @@ extension FusedKernels {
         let (rows, n) = (x.shape[0], x.shape[1])
         let t = targets.ints()
         let gc = g.contiguous()
+        defer { withExtendedLifetime(gc) {} }
         let out = Storage(uninitializedByteCount: x.count * MemoryLayout<T>.stride)
         let o = out.pointer.assumingMemoryBound(to: T.self)
         let xp = x.pointer(T.self), lp = lse.pointer(T.self), gp = gc.pointer(T.self)

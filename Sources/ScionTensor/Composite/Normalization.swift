@@ -59,6 +59,7 @@ extension FusedKernels {
         let meanS = Storage(byteCount: rows * MemoryLayout<T>.stride)
         let rstdS = Storage(byteCount: rows * MemoryLayout<T>.stride)
         let wc = w.contiguous(), bc = b?.contiguous()
+        defer { withExtendedLifetime((wc, bc)) {} }
         let xp = x.pointer(T.self), wp = wc.pointer(T.self), bp = bc?.pointer(T.self)
         let yp = y.pointer.assumingMemoryBound(to: T.self)
         let mp = meanS.pointer.assumingMemoryBound(to: T.self), rp = rstdS.pointer.assumingMemoryBound(to: T.self)
@@ -95,10 +96,11 @@ extension FusedKernels {
     static func normBackward<T: TensorFloat>(_ x: Tensor, _ w: Tensor, _ mean: Tensor?, _ rstd: Tensor, _ g: Tensor,
                                              _: T.Type) -> (Tensor, Tensor, Tensor) {
         let (rows, n) = rowsOf(x)
-        let gc = g.contiguous()
+        let gc = g.contiguous(), wc = w.contiguous()
+        defer { withExtendedLifetime((gc, wc)) {} }
         let dx = Storage(uninitializedByteCount: x.count * MemoryLayout<T>.stride)
         let dw = Storage(byteCount: n * MemoryLayout<T>.stride), db = Storage(byteCount: n * MemoryLayout<T>.stride)
-        let xp = x.pointer(T.self), wp = w.contiguous().pointer(T.self), gp = gc.pointer(T.self)
+        let xp = x.pointer(T.self), wp = wc.pointer(T.self), gp = gc.pointer(T.self)
         let mp = mean?.pointer(T.self), rp = rstd.pointer(T.self)
         let dxp = dx.pointer.assumingMemoryBound(to: T.self)
         let dwp = dw.pointer.assumingMemoryBound(to: T.self), dbp = db.pointer.assumingMemoryBound(to: T.self)

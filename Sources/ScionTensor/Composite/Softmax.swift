@@ -79,6 +79,7 @@ enum FusedKernels {
     static func softmaxBackward<T: TensorFloat>(_ y: Tensor, _ g: Tensor, log: Bool, _: T.Type) -> Tensor {
         let (rows, n) = rowsOf(y)
         let gc = g.contiguous()
+        defer { withExtendedLifetime(gc) {} }
         let out = Storage(uninitializedByteCount: y.count * MemoryLayout<T>.stride)
         let o = out.pointer.assumingMemoryBound(to: T.self)
         let yp = y.pointer(T.self), gp = gc.pointer(T.self)

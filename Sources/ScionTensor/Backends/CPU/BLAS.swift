@@ -105,6 +105,15 @@ public final class BLAS: @unchecked Sendable {
         #endif
     }
 
+    /// True when LAPACK routines (SVD, QR, eigen, solve) are available from the loaded library.
+    public var hasLAPACK: Bool {
+        #if canImport(Accelerate)
+        return true
+        #else
+        return lapack("sgesdd_", as: UnsafeMutableRawPointer.self) != nil
+        #endif
+    }
+
     /// Sets the BLAS thread count (OpenBLAS).
     func setThreads(_ n: Int) { setThreadsFn?(Int32(n)) }
 

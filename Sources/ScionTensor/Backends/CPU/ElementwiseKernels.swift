@@ -192,6 +192,7 @@ enum Kernels {
     static func cast(_ x: Tensor, to dtype: DType) -> Tensor {
         if x.dtype == dtype { return contiguous(x) }
         let c = x.isContiguous ? x : contiguous(x)
+        defer { withExtendedLifetime(c) {} }
         let n = c.count
         let out = Storage(uninitializedByteCount: n * dtype.byteSize)
         let src = c.storage.pointer + c.offset * c.dtype.byteSize

@@ -34,6 +34,7 @@ extension Kernels {
         if batch == 0 || m == 0 || n == 0 { return result }
         let a2 = gemmLayout(a) != nil ? a : contiguous(a)
         let b2 = gemmLayout(b) != nil ? b : contiguous(b)
+        defer { withExtendedLifetime((a2, b2)) {} }
         let (ta, lda) = gemmLayout(a2)!, (tb, ldb) = gemmLayout(b2)!
         func run<T: TensorFloat>(_: T.Type) {
             let ap = a2.storage.pointer.assumingMemoryBound(to: T.self)

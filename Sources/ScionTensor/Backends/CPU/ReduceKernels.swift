@@ -58,6 +58,7 @@ extension Kernels {
             return Tensor(storage: out, shape: outShape, dtype: T.dtype)
         }
         let src = (perm == Array(x.shape.indices) && x.isContiguous) ? x : contiguous(x.permutedView(perm))
+        defer { withExtendedLifetime(src) {} }
         let xp = src.pointer(T.self)
         parallelFor(kept, grain: max(1, 8192 / red)) { range in
             for i in range {
@@ -83,6 +84,7 @@ extension Kernels {
         let (perm, kept, red) = reductionLayout(x.shape, [axis])
         precondition(red > 0, "argmax: axis \(axis) of shape \(x.shape) is empty")
         let src = contiguous(x.permutedView(perm).cast(.float64))
+        defer { withExtendedLifetime(src) {} }
         let xp = src.pointer(Double.self)
         let out = Storage(uninitializedByteCount: kept * 8)
         let o = out.pointer.assumingMemoryBound(to: Int64.self)
@@ -164,6 +166,7 @@ extension Kernels {
     /// torch.gather: out[..., i, ...] = x[..., index[..., i, ...], ...] along `axis`.
     static func gather(_ x: Tensor, axis: Int, index: Tensor) -> Tensor {
         let xc = x.contiguous(), ic = index.contiguous()
+        defer { withExtendedLifetime(xc) {} }
         let idx = ic.ints()
         let outShape = index.shape
         var dims = x.shape; dims[axis] = 1
@@ -214,6 +217,7 @@ extension Kernels {
     static func indexSelect(_ x: Tensor, axis: Int, index: Tensor) -> Tensor {
         let idx = index.ints()
         let xc = x.contiguous()
+        defer { withExtendedLifetime(xc) {} }
         let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *)
         let n = x.shape[axis]
         var outShape = x.shape; outShape[axis] = idx.count
@@ -238,6 +242,7 @@ extension Kernels {
         precondition(src.dtype.isComputeFloat, "indexAdd: dtype \(src.dtype) is not a float type")
         let idx = index.ints()
         let sc = src.contiguous()
+        defer { withExtendedLifetime(sc) {} }
         let outer = src.shape[..<axis].reduce(1, *), inner = src.shape[(axis + 1)...].reduce(1, *)
         var outShape = src.shape; outShape[axis] = size
         let out = Tensor.zeros(outShape, dtype: src.dtype)
