@@ -76,7 +76,7 @@ final class BPEModel: Sendable {
 
     /// HF drops the right side's continuing-subword prefix when it builds a merged token.
     static func mergedToken(_ a: String, _ b: String, prefix: String?) -> String {
-        if let prefix, !prefix.isEmpty, b.hasPrefix(prefix) { return a + b.dropFirst(prefix.count) }
+        if let prefix, !prefix.isEmpty, b.utf8HasPrefix(prefix) { return a + b.droppingUTF8Prefix(prefix) }
         return a + b
     }
 

@@ -27,7 +27,7 @@ indirect enum Decoder: Sendable {
             return tokens.enumerated().map { i, token in
                 var t = token
                 if i != 0 {
-                    if t.hasPrefix(prefix) { t = String(t.dropFirst(prefix.count)) } else { t = " " + t }
+                    if t.utf8HasPrefix(prefix) { t = t.droppingUTF8Prefix(prefix) } else { t = " " + t }
                 }
                 return cleanup ? Decoder.cleanup(t) : t
             }

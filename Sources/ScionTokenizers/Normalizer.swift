@@ -48,7 +48,7 @@ enum Normalizer: Sendable {
         case .nfkc: return text.precomposedStringWithCompatibilityMapping
         case .nfkd: return text.decomposedStringWithCompatibilityMapping
         case .lowercase: return Normalizer.lowercased(text)
-        case .stripAccents: return Normalizer.removeNonspacingMarks(text)
+        case .stripAccents: return Normalizer.removeMarks(text)
         case let .strip(left, right):
             var scalars = Substring(text).unicodeScalars
             if left { while let f = scalars.first, f.properties.isWhitespace { scalars.removeFirst() } }
@@ -75,6 +75,18 @@ enum Normalizer: Sendable {
                 out.append(u)
             } else {
                 out.append(contentsOf: mapped.unicodeScalars)
+            }
+        }
+        return String(out)
+    }
+
+    /// HF `StripAccents` drops every mark (Mn, Mc, Me); BertNormalizer only drops Mn.
+    static func removeMarks(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for u in text.unicodeScalars {
+            switch u.properties.generalCategory {
+            case .nonspacingMark, .spacingMark, .enclosingMark: continue
+            default: out.append(u)
             }
         }
         return String(out)

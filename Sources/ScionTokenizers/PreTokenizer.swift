@@ -48,7 +48,7 @@ indirect enum PreTokenizer: Sendable {
                 case .first: prepend = isFirstSegment && k == 0
                 case .never: prepend = false
                 }
-                if prepend && !s.hasPrefix(replacement) { s = replacement + s }
+                if prepend && !s.utf8HasPrefix(replacement) { s = replacement + s }
                 if split {
                     out += Self.splitting(s, at: TextPattern.literal(replacement).matchRanges(in: s),
                                           behavior: .mergedWithNext, invert: false)
@@ -69,7 +69,7 @@ indirect enum PreTokenizer: Sendable {
         switch self {
         case let .byteLevel(addPrefixSpace, useRegex):
             var s = piece
-            if addPrefixSpace && !s.hasPrefix(" ") { s = " " + s }
+            if addPrefixSpace && s.utf8.first != 0x20 { s = " " + s }
             if useRegex {
                 s.withUTF8 { buf in
                     for r in SplitScanner.gpt2.matches(in: buf) {
@@ -189,6 +189,14 @@ indirect enum PreTokenizer: Sendable {
 }
 
 extension String {
+    /// Byte-wise prefix test. `hasPrefix` compares graphemes, so "##" is not a prefix of "##\u{940}".
+    func utf8HasPrefix(_ prefix: String) -> Bool { utf8.starts(with: prefix.utf8) }
+
+    /// Drops a byte-wise prefix (which must be present).
+    func droppingUTF8Prefix(_ prefix: String) -> String {
+        String(decoding: utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
+    }
+
     /// Literal, byte-exact replacement (Foundation's version compares canonically equivalent text).
     func replacingAll(_ needle: String, with replacement: String) -> String {
         guard let first = needle.utf8.first, self.utf8.contains(first) else { return self }
