@@ -91,7 +91,8 @@ enum PortableLinalg {
         for _ in 0..<maxSweeps {
             var off = 0.0
             for i in 0..<n { for j in 0..<n where j != i { off += s[i * n + j] * s[i * n + j] } }
-            if off == 0 || off <= total * 1e-32 { converged = true; break }
+            // Off-diagonal norm ≤ 1e-15·‖S‖: eigenvalue error O(off²/gap), at rounding level.
+            if off == 0 || off <= total * 1e-30 { converged = true; break }
             for p in 0..<(n - 1) {
                 for q in (p + 1)..<n {
                     let apq = s[p * n + q]
@@ -110,6 +111,8 @@ enum PortableLinalg {
                         s[p * n + k] = c * pk - sn * qk
                         s[q * n + k] = sn * pk + c * qk
                     }
+                    s[p * n + q] = 0   // exact in exact arithmetic; drop the rounding residue
+                    s[q * n + p] = 0
                     for k in 0..<n {   // V ← V·J
                         let kp = v[k * n + p], kq = v[k * n + q]
                         v[k * n + p] = c * kp - sn * kq

@@ -151,6 +151,11 @@ extension Tensor {
     /// let (u, s, vt) = try a.svd()
     /// ```
     public func svd(full: Bool = false) throws -> (u: Tensor, s: Tensor, vt: Tensor) {
+        try svd(full: full, usingLAPACK: true)
+    }
+
+    /// ``svd(full:)`` with the portable Swift routine forced when `usingLAPACK` is false (for tests).
+    func svd(full: Bool, usingLAPACK: Bool) throws -> (u: Tensor, s: Tensor, vt: Tensor) {
         let (m, n) = linalgMatrixDimensions(op: "svd")
         let k = Swift.min(m, n)
         if k == 0 {
@@ -158,10 +163,12 @@ extension Tensor {
                     Tensor.zeros([0], dtype: dtype),
                     full ? Tensor.linalgIdentity(n, dtype: dtype) : Tensor.zeros([0, n], dtype: dtype))
         }
-        let result: (u: Tensor, s: Tensor, vt: Tensor)?
-        switch dtype {
-        case .float32: result = try Linalg.lapackSVD(self, Float.self, full: full)
-        default: result = try Linalg.lapackSVD(self, Double.self, full: full)
+        var result: (u: Tensor, s: Tensor, vt: Tensor)?
+        if usingLAPACK {
+            switch dtype {
+            case .float32: result = try Linalg.lapackSVD(self, Float.self, full: full)
+            default: result = try Linalg.lapackSVD(self, Double.self, full: full)
+            }
         }
         if let result { return result }
         let p = try PortableLinalg.svd(linalgDoubles(), m: m, n: n, full: full)
@@ -189,13 +196,20 @@ extension Tensor {
     /// - Returns: `(q, r)` in this tensor's dtype.
     /// - Throws: ``TensorError/linearAlgebra(routine:info:)`` if LAPACK reports a failure.
     public func qr() throws -> (q: Tensor, r: Tensor) {
+        try qr(usingLAPACK: true)
+    }
+
+    /// ``qr()`` with the portable Swift routine forced when `usingLAPACK` is false (for tests).
+    func qr(usingLAPACK: Bool) throws -> (q: Tensor, r: Tensor) {
         let (m, n) = linalgMatrixDimensions(op: "qr")
         let k = Swift.min(m, n)
         if k == 0 { return (Tensor.zeros([m, 0], dtype: dtype), Tensor.zeros([0, n], dtype: dtype)) }
-        let result: (q: Tensor, r: Tensor)?
-        switch dtype {
-        case .float32: result = try Linalg.lapackQR(self, Float.self)
-        default: result = try Linalg.lapackQR(self, Double.self)
+        var result: (q: Tensor, r: Tensor)?
+        if usingLAPACK {
+            switch dtype {
+            case .float32: result = try Linalg.lapackQR(self, Float.self)
+            default: result = try Linalg.lapackQR(self, Double.self)
+            }
         }
         if let result { return result }
         let p = PortableLinalg.qr(linalgDoubles(), m: m, n: n)
@@ -221,13 +235,20 @@ extension Tensor {
     /// let (lambda, v) = try (x.matrixTransposed.matmul(x)).symmetricEigen()
     /// ```
     public func symmetricEigen() throws -> (eigenvalues: Tensor, eigenvectors: Tensor) {
+        try symmetricEigen(usingLAPACK: true)
+    }
+
+    /// ``symmetricEigen()`` with the portable Swift routine forced when `usingLAPACK` is false (for tests).
+    func symmetricEigen(usingLAPACK: Bool) throws -> (eigenvalues: Tensor, eigenvectors: Tensor) {
         let (m, n) = linalgMatrixDimensions(op: "symmetricEigen")
         precondition(m == n, "symmetricEigen: expected a square matrix, got shape \(shape)")
         if n == 0 { return (Tensor.zeros([0], dtype: dtype), Tensor.zeros([0, 0], dtype: dtype)) }
-        let result: (eigenvalues: Tensor, eigenvectors: Tensor)?
-        switch dtype {
-        case .float32: result = try Linalg.lapackSymmetricEigen(self, Float.self)
-        default: result = try Linalg.lapackSymmetricEigen(self, Double.self)
+        var result: (eigenvalues: Tensor, eigenvectors: Tensor)?
+        if usingLAPACK {
+            switch dtype {
+            case .float32: result = try Linalg.lapackSymmetricEigen(self, Float.self)
+            default: result = try Linalg.lapackSymmetricEigen(self, Double.self)
+            }
         }
         if let result { return result }
         let p = try PortableLinalg.symmetricEigen(linalgDoubles(), n: n)
@@ -251,6 +272,11 @@ extension Tensor {
     /// - Throws: ``TensorError/linearAlgebra(routine:info:)`` when `A` is singular (`info` is the
     ///   1-based index of the zero pivot, as in LAPACK).
     public func solve(_ b: Tensor) throws -> Tensor {
+        try solve(b, usingLAPACK: true)
+    }
+
+    /// ``solve(_:)`` with the portable Swift routine forced when `usingLAPACK` is false (for tests).
+    func solve(_ b: Tensor, usingLAPACK: Bool) throws -> Tensor {
         let (m, n) = linalgMatrixDimensions(op: "solve")
         precondition(m == n, "solve: \(shape) · X = \(b.shape): A must be square")
         precondition(b.rank == 1 || b.rank == 2, "solve: \(shape) · X = \(b.shape): B must be 1-D or 2-D")
@@ -259,10 +285,12 @@ extension Tensor {
         let r = b.rank == 1 ? 1 : b.shape[1]
         let b2 = b.rank == 1 ? b.reshaped([n, 1]) : b
         if n == 0 || r == 0 { return Tensor.zeros(b.shape, dtype: dtype) }
-        let result: Tensor?
-        switch dtype {
-        case .float32: result = try Linalg.lapackSolve(self, b2, Float.self)
-        default: result = try Linalg.lapackSolve(self, b2, Double.self)
+        var result: Tensor?
+        if usingLAPACK {
+            switch dtype {
+            case .float32: result = try Linalg.lapackSolve(self, b2, Float.self)
+            default: result = try Linalg.lapackSolve(self, b2, Double.self)
+            }
         }
         let x: Tensor
         if let result {
@@ -284,13 +312,20 @@ extension Tensor {
     /// - Returns: `A⁻¹` [n, n].
     /// - Throws: ``TensorError/linearAlgebra(routine:info:)`` when `A` is singular.
     public func inverse() throws -> Tensor {
+        try inverse(usingLAPACK: true)
+    }
+
+    /// ``inverse()`` with the portable Swift routine forced when `usingLAPACK` is false (for tests).
+    func inverse(usingLAPACK: Bool) throws -> Tensor {
         let (m, n) = linalgMatrixDimensions(op: "inverse")
         precondition(m == n, "inverse: expected a square matrix, got shape \(shape)")
         if n == 0 { return Tensor.zeros([0, 0], dtype: dtype) }
-        let result: Tensor?
-        switch dtype {
-        case .float32: result = try Linalg.lapackInverse(self, Float.self)
-        default: result = try Linalg.lapackInverse(self, Double.self)
+        var result: Tensor?
+        if usingLAPACK {
+            switch dtype {
+            case .float32: result = try Linalg.lapackInverse(self, Float.self)
+            default: result = try Linalg.lapackInverse(self, Double.self)
+            }
         }
         if let result { return result }
         let p = try PortableLinalg.inverse(linalgDoubles(), n: n)
