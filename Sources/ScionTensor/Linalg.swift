@@ -86,6 +86,8 @@ extension Tensor {
     func linalgRowMajorCopy() -> Storage {
         let c = detached().contiguous()
         let bytes = count * dtype.byteSize
+        // A strided view was just gathered into fresh storage nobody else holds: use it as is.
+        if c.storage !== storage && c.offset == 0 && c.storage.byteCount == bytes { return c.storage }
         let s = Storage(uninitializedByteCount: bytes)
         if bytes > 0 { s.pointer.copyMemory(from: c.storage.pointer + c.offset * dtype.byteSize, byteCount: bytes) }
         return s
@@ -337,7 +339,8 @@ extension Tensor {
 
 /// The LAPACK-backed implementations. Each returns nil when the routine is not available.
 enum Linalg {
-    static func lapackSVD<T: TensorFloat>(_ a: Tensor, _ t: T.Type, full: Bool)
+    /// SVD through ?gesdd, or ?gesvd when that fails to converge (or at once when `forceGESVD`, for tests).
+    static func lapackSVD<T: TensorFloat>(_ a: Tensor, _ t: T.Type, full: Bool, forceGESVD: Bool = false)
         throws -> (u: Tensor, s: Tensor, vt: Tensor)?
     {
         guard let gesdd = LAPACK.function("gesdd", t, as: LAPACK.GESDD.self) else { return nil }
@@ -360,14 +363,18 @@ enum Linalg {
         var query = [T](repeating: 0, count: 1)
         var lwork: Int32 = -1
         var input = a.linalgRowMajorCopy()
-        gesdd(&job, &rowsB, &colsB, input.pointer, &lda, sStorage.pointer, vtStorage.pointer, &ldu,
-              uStorage.pointer, &ldvt, &query, &lwork, &iwork, &info, 1)
-        if info == 0 {
-            let size = LAPACK.workspaceSize(query[0], minimum: 3 * k * k + Swift.max(m, n, 4 * k * k + 4 * k))
-            var work = [T](repeating: 0, count: size)
-            lwork = Int32(size)
+        if forceGESVD {
+            info = 1
+        } else {
             gesdd(&job, &rowsB, &colsB, input.pointer, &lda, sStorage.pointer, vtStorage.pointer, &ldu,
-                  uStorage.pointer, &ldvt, &work, &lwork, &iwork, &info, 1)
+                  uStorage.pointer, &ldvt, &query, &lwork, &iwork, &info, 1)
+            if info == 0 {
+                let size = LAPACK.workspaceSize(query[0], minimum: 3 * k * k + Swift.max(m, n, 4 * k * k + 4 * k))
+                var work = [T](repeating: 0, count: size)
+                lwork = Int32(size)
+                gesdd(&job, &rowsB, &colsB, input.pointer, &lda, sStorage.pointer, vtStorage.pointer, &ldu,
+                      uStorage.pointer, &ldvt, &work, &lwork, &iwork, &info, 1)
+            }
         }
         if info < 0 { preconditionFailure("svd: \(LAPACK.name("gesdd", t)) rejected argument \(-info) for shape \(a.shape)") }
         if info > 0 {

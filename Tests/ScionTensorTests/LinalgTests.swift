@@ -85,6 +85,60 @@ struct LinalgTests {
         }
     }
 
+    @Test(arguments: floatTypes, [false, true])
+    func gesvdFallbackMatchesGesdd(dtype: DType, full: Bool) throws {
+        for (m, n) in svdShapes {
+            let a = randomMatrix(m, n, dtype: dtype, seed: UInt64(m * 17 + n))
+            let result: (u: Tensor, s: Tensor, vt: Tensor)?
+            if dtype == .float32 {
+                result = try Linalg.lapackSVD(a, Float.self, full: full, forceGESVD: true)
+            } else {
+                result = try Linalg.lapackSVD(a, Double.self, full: full, forceGESVD: true)
+            }
+            guard let (u, s, vt) = result else { return }   // no LAPACK here
+            let ref = try a.svd(full: full), tol = tolerance(dtype)
+            #expect(u.shape == ref.u.shape && vt.shape == ref.vt.shape)
+            #expect(maxAbsDiff(s.doubles(), ref.s.doubles()) <= tol * maxAbs(ref.s.doubles()))
+            let r = reconstruct(u: u.doubles(), uCols: u.shape[1], s: s.doubles(), vt: vt.doubles(), m: m, n: n)
+            #expect(maxAbsDiff(r, a.doubles()) <= tol * maxAbs(a.doubles()))
+            expectOrthonormalColumns(u.doubles(), rows: m, cols: u.shape[1], tol: tol)
+        }
+    }
+
+    @Test(arguments: floatTypes)
+    func mediumSizedFactorizations(dtype: DType) throws {
+        // Large enough for blocked LAPACK code paths and non-trivial workspace queries.
+        let (m, n) = (150, 90)
+        let a = randomMatrix(m, n, dtype: dtype, seed: 99)
+        let tol = dtype == .float32 ? 1e-3 : 1e-9   // float32 error grows with size (about √n·ε·‖A‖)
+        let (u, s, vt) = try a.svd()
+        let r = reconstruct(u: u.doubles(), uCols: n, s: s.doubles(), vt: vt.doubles(), m: m, n: n)
+        #expect(maxAbsDiff(r, a.doubles()) <= tol * maxAbs(a.doubles()))
+        let (q, rr) = try a.qr()
+        #expect(maxAbsDiff(product(q.doubles(), rr.doubles(), m: m, k: n, n: n), a.doubles()) <= tol * maxAbs(a.doubles()))
+        let gram = a.matrixTransposed.matmul(a)                                   // [n, n], symmetric
+        let (w, v) = try gram.symmetricEigen()
+        let lhs = product(gram.doubles(), v.doubles(), m: n, k: n, n: n)
+        var rhs = v.doubles()
+        let wv = w.doubles()
+        for i in 0..<n { for j in 0..<n { rhs[i * n + j] *= wv[j] } }
+        #expect(maxAbsDiff(lhs, rhs) <= tol * maxAbs(gram.doubles()))
+        let inv = try gram.inverse()
+        #expect(maxAbsDiff(product(inv.doubles(), gram.doubles(), m: n, k: n, n: n), identity(n)) <= tol * 10)
+    }
+
+    @Test func misuseTrapsWithOpNameAndShape() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = try? Tensor.zeros([4]).svd()
+        }
+        if let result {
+            let stderr = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(stderr.contains("svd: expected a 2-D tensor, got shape [4]"), "stderr: \(stderr)")
+        }
+        await #expect(processExitsWith: .failure) { _ = try? Tensor.zeros([2, 3]).inverse() }
+        await #expect(processExitsWith: .failure) { _ = try? Tensor.zeros([3, 3]).solve(Tensor.zeros([2])) }
+    }
+
     @Test func svdOfZeroSizeMatrices() throws {
         let (u, s, vt) = try Tensor.zeros([0, 3], dtype: .float64).svd()
         #expect(u.shape == [0, 0] && s.shape == [0] && vt.shape == [0, 3])
