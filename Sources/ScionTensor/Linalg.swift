@@ -301,7 +301,7 @@ extension Tensor {
             let p = try PortableLinalg.solve(linalgDoubles(), b2.linalgDoubles(), n: n, r: r)
             x = Tensor.linalgResult(p, shape: [n, r], dtype: dtype)
         }
-        return b.rank == 1 ? x.contiguous().reshaped([n]) : x
+        return b.rank == 1 ? x.reshaped([n]) : x
     }
 
     /// The inverse `A⁻¹` of a square matrix.
@@ -478,7 +478,8 @@ enum Linalg {
         gesv(&nn, &nrhs, aStorage.pointer, &lda, &ipiv, bStorage.pointer, &ldb, &info)
         if info < 0 { preconditionFailure("solve: \(LAPACK.name("gesv", t)) rejected argument \(-info) for \(a.shape), \(b.shape)") }
         if info > 0 { throw TensorError.linearAlgebra(routine: LAPACK.name("gesv", t), info: Int(info)) }
-        // X column-major [n, r] is a row-major [r, n] read transposed.
+        // X column-major [n, r] is a row-major [r, n] read transposed (for r = 1, simply [n, 1]).
+        if r == 1 { return Tensor.linalgTensor(bStorage, shape: [n, 1], dtype: T.dtype) }
         return Tensor.linalgTensor(bStorage, shape: [r, n], dtype: T.dtype).permutedView([1, 0])
     }
 
