@@ -45,6 +45,22 @@ func median(_ runs: Int, _ body: () -> Void) -> Double {
     return times[times.count / 2]
 }
 
+/// Medians of two bodies timed alternately (A, B, A, B, …) so machine noise hits both alike.
+func pairedMedians(_ runs: Int, _ a: () -> Void, _ b: () -> Void) -> (Double, Double) {
+    a(); b()
+    var ta: [Double] = [], tb: [Double] = []
+    for _ in 0..<runs {
+        var t0 = DispatchTime.now().uptimeNanoseconds
+        a()
+        ta.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        t0 = DispatchTime.now().uptimeNanoseconds
+        b()
+        tb.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+    ta.sort(); tb.sort()
+    return (ta[runs / 2], tb[runs / 2])
+}
+
 func header(_ s: String) { print("\n## \(s)\n") }
 
 // MARK: GEMM
@@ -80,15 +96,13 @@ func directSgemm() -> SGemm? {
             // Operands stored as their transposes when the flag is set, exactly as autograd sees them.
             let a = ta ? Tensor.normal([k, m], generator: &g).matrixTransposed : Tensor.normal([m, k], generator: &g)
             let b = tb ? Tensor.normal([n, k], generator: &g).matrixTransposed : Tensor.normal([k, n], generator: &g)
-            let r = max(3, runs / 2)
-            let ts = median(r) { _ = a.matmul(b) }
             let ad = ta ? a.matrixTransposed.contiguous() : a, bd = tb ? b.matrixTransposed.contiguous() : b
             let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
             let ap = ad.floats(), bp = bd.floats()
-            let tc = median(r) {
+            let (ts, tc) = pairedMedians(runs, { _ = a.matmul(b) }, {
                 sgemm(101, ta ? 112 : 111, tb ? 112 : 111, Int32(m), Int32(n), Int32(k), 1, ap, Int32(ta ? m : k),
                       bp, Int32(tb ? k : n), 0, c, Int32(n))
-            }
+            })
             c.deallocate()
             let flops = 2.0 * Double(m) * Double(n) * Double(k)
             print(String(format: "| %@ | %d | %.1f | %.1f | %.3f |", label, t, flops / ts / 1e9, flops / tc / 1e9, tc / ts))

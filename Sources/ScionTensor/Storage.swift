@@ -17,7 +17,7 @@ public final class Storage: @unchecked Sendable {
     /// Allocates `byteCount` zeroed bytes, 64-byte aligned.
     public init(byteCount: Int) {
         self.byteCount = byteCount
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        pointer = StoragePool.allocate(byteCount)
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1))
         ownsMemory = true
         owner = nil
@@ -27,7 +27,7 @@ public final class Storage: @unchecked Sendable {
     /// Allocates without zeroing; the creator must write every byte before sharing it.
     init(uninitializedByteCount byteCount: Int) {
         self.byteCount = byteCount
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        pointer = StoragePool.allocate(byteCount)
         ownsMemory = true
         owner = nil
         MemoryStats.allocated(byteCount)
@@ -43,7 +43,7 @@ public final class Storage: @unchecked Sendable {
 
     deinit {
         if ownsMemory {
-            pointer.deallocate()
+            StoragePool.release(pointer, byteCount)
             MemoryStats.freed(byteCount)
         }
     }
@@ -68,4 +68,57 @@ public enum MemoryStats {
     public static var peakBytes: Int { lock.lock(); defer { lock.unlock() }; return peak }
     /// Starts a new peak measurement from the current live size.
     public static func resetPeak() { lock.lock(); peak = live; lock.unlock() }
+}
+
+/// Reuses large freed buffers. glibc returns big blocks to the kernel on free and maps fresh pages on
+/// the next allocation, so a training step that allocates the same large activations every step would
+/// pay a page fault per 4 KiB each time (measured: 512×50257 matmul outputs ran 20-40% slower than
+/// BLAS on a reused buffer). Buffers of at least 256 KiB are kept, by exact size class, up to a cap.
+enum StoragePool {
+    static let minimumPooledBytes = 256 << 10
+    static let capacityBytes = 2 << 30
+    nonisolated(unsafe) private static var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    nonisolated(unsafe) private static var pooledBytes = 0
+    private static let lock = NSLock()
+
+    /// Size class: whole 64 KiB units, so near sizes share buffers.
+    @inline(__always) static func sizeClass(_ n: Int) -> Int { (n + 0xFFFF) & ~0xFFFF }
+
+    static func allocate(_ byteCount: Int) -> UnsafeMutableRawPointer {
+        if byteCount >= minimumPooledBytes {
+            let c = sizeClass(byteCount)
+            lock.lock()
+            if let p = free[c]?.popLast() {
+                pooledBytes -= c
+                lock.unlock()
+                return p
+            }
+            lock.unlock()
+            return UnsafeMutableRawPointer.allocate(byteCount: c, alignment: 64)
+        }
+        return UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+    }
+
+    static func release(_ p: UnsafeMutableRawPointer, _ byteCount: Int) {
+        if byteCount >= minimumPooledBytes {
+            let c = sizeClass(byteCount)
+            lock.lock()
+            if pooledBytes + c <= capacityBytes {
+                free[c, default: []].append(p)
+                pooledBytes += c
+                lock.unlock()
+                return
+            }
+            lock.unlock()
+        }
+        p.deallocate()
+    }
+
+    /// Returns every pooled buffer to the system.
+    static func drain() {
+        lock.lock()
+        for (_, ps) in free { for p in ps { p.deallocate() } }
+        free = [:]; pooledBytes = 0
+        lock.unlock()
+    }
 }

@@ -29,9 +29,11 @@ extension Kernels {
         let m = a.shape[r - 2], k = a.shape[r - 1], n = b.shape[r - 1]
         let batchShape = Array(a.shape.dropLast(2))
         let batch = batchShape.reduce(1, *)
-        let out = Storage(byteCount: batch * m * n * a.dtype.byteSize)
+        // Every element is written (beta = 0), so the output needs no zeroing.
+        let out = Storage(uninitializedByteCount: batch * m * n * a.dtype.byteSize)
         let result = Tensor(storage: out, shape: batchShape + [m, n], dtype: a.dtype)
         if batch == 0 || m == 0 || n == 0 { return result }
+        if k == 0 { return Tensor.zeros(batchShape + [m, n], dtype: a.dtype) }
         let a2 = gemmLayout(a) != nil ? a : contiguous(a)
         let b2 = gemmLayout(b) != nil ? b : contiguous(b)
         defer { withExtendedLifetime((a2, b2)) {} }
