@@ -61,6 +61,50 @@ extension FusedKernels {
         let xp = x.pointer(T.self)
         let c = T((2 / Double.pi).squareRoot()), k: T = 0.044715
         let invSqrt2 = T(1 / 2.0.squareRoot()), invSqrt2Pi = T(1 / (2 * Double.pi).squareRoot())
+        if T.self == Float.self {
+            let xf = xp.asFloat, of = o.asFloat
+            let cf: Float = 0.7978845608028654, kf: Float = 0.044715
+            parallelFor(n, grain: 16384) { range in
+                let lo = range.lowerBound, len = range.count
+                let x = xf + lo, y = of + lo
+                switch (op, derivative) {
+                case (.gelu(.tanh), false):
+                    FastMath.map(x, y, len) { v in
+                        let v3: FastMath.V = v * v * v
+                        let u: FastMath.V = cf * (v + kf * v3)
+                        return 0.5 * v * (1 + FastMath.tanh(u))
+                    }
+                case (.gelu(.tanh), true):
+                    FastMath.map(x, y, len) { v in
+                        let v2: FastMath.V = v * v
+                        let t: FastMath.V = FastMath.tanh(cf * (v + kf * v2 * v))
+                        let left: FastMath.V = 0.5 * (1 + t)
+                        let du: FastMath.V = cf * (1 + 3 * kf * v2)
+                        return left + 0.5 * v * (1 - t * t) * du
+                    }
+                case (.gelu(.none), false):
+                    FastMath.map(x, y, len) { v in
+                        let e: FastMath.V = FastMath.erf(v * 0.7071067811865476)
+                        return 0.5 * v * (1 + e)
+                    }
+                case (.gelu(.none), true):
+                    FastMath.map(x, y, len) { v in
+                        let e: FastMath.V = FastMath.erf(v * 0.7071067811865476)
+                        let phi: FastMath.V = 0.3989422804014327 * FastMath.exp(-0.5 * v * v)
+                        return 0.5 * (1 + e) + v * phi
+                    }
+                case (.silu, false):
+                    FastMath.map(x, y, len) { v in v / (1 + FastMath.exp(-v)) }
+                case (.silu, true):
+                    FastMath.map(x, y, len) { v in
+                        let s: FastMath.V = 1 / (1 + FastMath.exp(-v))
+                        return s * (1 + v * (1 - s))
+                    }
+                default: preconditionFailure("activation: \(op)")
+                }
+            }
+            return Tensor(storage: out, shape: x.shape, dtype: x.dtype)
+        }
         parallelFor(n, grain: 16384) { range in
             switch op {
             case .gelu(.tanh):

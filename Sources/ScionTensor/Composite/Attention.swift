@@ -153,7 +153,11 @@ extension FusedKernels {
                                 continue
                             }
                             var sum: T = 0
-                            for j in 0..<sEff { let e = T.exp(row[j] - m); row[j] = e; sum += e }
+                            if T.self == Float.self {
+                                sum = T(FastMath.expSum(row.asFloat, row.asFloat, sEff, minus: Float(m)))
+                            } else {
+                                for j in 0..<sEff { let e = T.exp(row[j] - m); row[j] = e; sum += e }
+                            }
                             let inv = 1 / sum
                             for j in 0..<sEff { row[j] *= inv }
                             lp[rowBase + r] = m + T.log(sum)
@@ -203,7 +207,9 @@ extension FusedKernels {
                                         mask: mbox.value, scores: p)
                         for r in 0..<rows {                                   // P = exp(S − lse)
                             let row = p + r * sEff, l = lp[rowBase + r]
-                            if l == .infinity { for j in 0..<sEff { row[j] = 0 } } else {
+                            if l == .infinity { for j in 0..<sEff { row[j] = 0 } } else if T.self == Float.self {
+                                _ = FastMath.expSum(row.asFloat, row.asFloat, sEff, minus: Float(l))
+                            } else {
                                 for j in 0..<sEff { row[j] = T.exp(row[j] - l) }
                             }
                         }

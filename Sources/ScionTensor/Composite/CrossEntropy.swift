@@ -80,11 +80,17 @@ extension FusedKernels {
         parallelFor(rows, grain: max(1, 4096 / max(n, 1))) { range in
             for r in range {
                 let xi = xp + r * n
-                var m = -T.infinity
-                for j in 0..<n where xi[j] > m { m = xi[j] }
-                var s: T = 0
-                for j in 0..<n { s += T.exp(xi[j] - m) }
-                let l = T.log(s) + m
+                let l: T
+                if T.self == Float.self {
+                    let m = FastMath.max(xi.asFloat, n)
+                    l = T(Foundation.log(FastMath.expSum(xi.asFloat, nil, n, minus: m)) + m)
+                } else {
+                    var m = -T.infinity
+                    for j in 0..<n where xi[j] > m { m = xi[j] }
+                    var s: T = 0
+                    for j in 0..<n { s += T.exp(xi[j] - m) }
+                    l = T.log(s) + m
+                }
                 sp[r] = l
                 let target = tb.value[r]
                 lp[r] = target == ignoreIndex ? 0 : l - xi[target]
@@ -109,7 +115,12 @@ extension FusedKernels {
                 let target = tb.value[r]
                 if target == ignoreIndex { oi.initialize(repeating: 0, count: n); continue }
                 let gr = gp[r], l = lp[r]
-                for j in 0..<n { oi[j] = gr * T.exp(xi[j] - l) }      // g · softmax
+                if T.self == Float.self {                              // g · softmax
+                    _ = FastMath.expSum(xi.asFloat, oi.asFloat, n, minus: Float(l))
+                    FastMath.scale(oi.asFloat, oi.asFloat, n, by: Float(gr))
+                } else {
+                    for j in 0..<n { oi[j] = gr * T.exp(xi[j] - l) }
+                }
                 oi[target] -= gr                                       // − g · one-hot
             }
         }

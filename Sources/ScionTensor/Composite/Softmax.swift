@@ -59,6 +59,19 @@ enum FusedKernels {
         parallelFor(rows, grain: max(1, 4096 / max(n, 1))) { range in
             for r in range {
                 let xi = xp + r * n, oi = o + r * n
+                if T.self == Float.self {
+                    let xf = xi.asFloat, of = oi.asFloat
+                    var m = FastMath.max(xf, n)
+                    if !m.isFinite && !m.isNaN { m = 0 }
+                    if log {
+                        let ls = Foundation.log(FastMath.expSum(xf, nil, n, minus: m)) + m
+                        for j in 0..<n { of[j] = xf[j] - ls }
+                    } else {
+                        let s = FastMath.expSum(xf, of, n, minus: m)
+                        FastMath.scale(of, of, n, by: 1 / s)
+                    }
+                    continue
+                }
                 var m = -T.infinity
                 for j in 0..<n where xi[j] > m || xi[j].isNaN { m = xi[j] }
                 if !m.isFinite && !m.isNaN { m = 0 }   // all −∞ (fully masked): avoid ∞ − ∞
@@ -89,6 +102,12 @@ enum FusedKernels {
                 var s: T = 0
                 if log {
                     for j in 0..<n { s += gi[j] }
+                    if T.self == Float.self {
+                        let yf = yi.asFloat, of = oi.asFloat, gf = gi.asFloat, sf = s as! Float
+                        _ = FastMath.expSum(yf, of, n, minus: 0)
+                        for j in 0..<n { of[j] = gf[j] - of[j] * sf }
+                        continue
+                    }
                     for j in 0..<n { oi[j] = gi[j] - T.exp(yi[j]) * s }
                 } else {
                     for j in 0..<n { s += gi[j] * yi[j] }
