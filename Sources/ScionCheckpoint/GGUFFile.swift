@@ -170,13 +170,15 @@ public final class GGUFFile: Sendable {
             let nDims = try c.read(UInt32.self, "dimension count of '\(name)'")
             guard nDims <= UInt32(Self.maxDimensions) else { throw bad("\(nDims) dimensions (at most \(Self.maxDimensions))") }
             var dims: [Int] = []
-            var elements = 1
+            var elements = 1, nonZeroProduct = 1
             for _ in 0..<Int(nDims) {
                 let d = try c.read(UInt64.self, "dimensions of '\(name)'")
                 guard d <= UInt64(Int.max) else { throw bad("dimension \(d) too large") }
                 let (m, overflow) = elements.multipliedReportingOverflow(by: Int(d))
-                guard !overflow else { throw bad("element count overflows") }
+                let (_, rowsOverflow) = nonZeroProduct.multipliedReportingOverflow(by: max(Int(d), 1))
+                guard !overflow, !rowsOverflow else { throw bad("element count overflows") }
                 elements = m
+                nonZeroProduct *= max(Int(d), 1)  // NOTE: rowCount multiplies the outer dimensions even when ne[0] is 0.
                 dims.append(Int(d))
             }
             let rawType = try c.read(UInt32.self, "type of '\(name)'")

@@ -181,13 +181,15 @@ public final class SafetensorsFile: Sendable {
         }
         guard case .array(let dims)? = shapeNode else { throw bad("missing or non-array shape") }
         var shape: [Int] = []
-        var elements = 1
+        var elements = 1, nonZeroProduct = 1
         for d in dims {
             guard case .integer(let v) = d, v >= 0, v <= Int64(Int.max) else { throw bad("shape entry is not a non-negative integer") }
             shape.append(Int(v))
             let (m, overflow) = elements.multipliedReportingOverflow(by: Int(v))
-            guard !overflow else { throw bad("element count overflows") }
+            let (_, stridesOverflow) = nonZeroProduct.multipliedReportingOverflow(by: max(Int(v), 1))
+            guard !overflow, !stridesOverflow else { throw bad("element count overflows") }
             elements = m
+            nonZeroProduct *= max(Int(v), 1)  // NOTE: strides of a zero-size tensor still multiply the other dimensions.
         }
         guard case .array(let offs)? = offsetsNode, offs.count == 2,
               case .integer(let b) = offs[0], case .integer(let e) = offs[1], b >= 0, e >= 0 else {
