@@ -8,7 +8,7 @@ import ScionTensor
 @testable import ScionCheckpoint
 
 @Suite struct FuzzTests {
-    static let iterations = 3000
+    static let iterations = 5000
 
     enum Format { case safetensors, gguf }
 
@@ -35,7 +35,13 @@ import ScionTensor
         let huge: [UInt64] = [.max, 1 << 63, 1 << 40, 1 << 32, 0xFFFF_FFFF, UInt64(base.count), UInt64(base.count) + 1, 0]
         for _ in 0..<Int.random(in: 1...3, using: &rng) {
             guard !b.isEmpty else { break }
-            switch Int.random(in: 0..<7, using: &rng) {
+            switch Int.random(in: 0..<8, using: &rng) {
+            case 7:
+                // Rewrite a digit run (a JSON shape or offset) so the header stays parseable but lies.
+                let digits = b.indices.filter { b[$0] >= 0x30 && b[$0] <= 0x39 }
+                guard let i = digits.randomElement(using: &rng) else { break }
+                let replacement = ["0", "1", "7", "99", "4294967296", "18446744073709551615", "-1"].randomElement(using: &rng)!
+                b.replaceSubrange(i...i, with: Array(replacement.utf8))
             case 0: b = Array(b.prefix(Int.random(in: 0..<b.count, using: &rng)))
             case 1: for _ in 0..<Int.random(in: 1...4, using: &rng) { b[Int.random(in: 0..<b.count, using: &rng)] ^= UInt8.random(in: 1...255, using: &rng) }
             case 2: putU64(huge.randomElement(using: &rng)!, at: Int.random(in: 0..<b.count, using: &rng))

@@ -361,6 +361,11 @@ import ScionTensor
         let hfQ = LlamaGGUF.unpermuteFromGGUF(try q.dequantized(), headCount: 9)
         let g = try q.dequantized()
         #expect(hfQ.floats()[576..<1152] == g.floats()[1152..<1728])
+        // The whole model as HF tensors: 272 GGUF tensors → 272 HF names (tied embeddings, no lm_head).
+        let hfModel = try LlamaGGUF.load(file)
+        #expect(hfModel.tensors.count == 272 && hfModel.unmappedTensorNames.isEmpty && hfModel.tensors["lm_head.weight"] == nil)
+        #expect(hfModel.tensors["model.layers.0.self_attn.q_proj.weight"]?.floats() == hfQ.floats())
+        #expect(hfModel.tensors["model.layers.29.self_attn.k_proj.weight"]?.shape == [192, 576])
         let summary = try CheckpointSummary.load(path: Self.smolLM2!)
         #expect(summary.parameterCount == 134_515_008)
     }

@@ -197,8 +197,11 @@ import ScionTensor
                 #expect(try ckpt.info(named: "encoder.layer.\(layer).\(part).weight").shape == [384, 384])
             }
         }
+        // NOTE: FORMATS.md §1 says 22,713,728 "not counting position_ids"; safetensors' own count says the
+        // 22,713,728 includes the 512 position ids (22,713,216 float parameters).
         let floatParams = file.tensors.filter { $0.dtype == .f32 }.reduce(0) { $0 + $1.elementCount }
-        #expect(floatParams == 22_713_728)
+        #expect(floatParams == 22_713_216)
+        #expect(file.tensors.reduce(0) { $0 + $1.elementCount } == 22_713_728)
         #expect(file.tensors.allSatisfy { $0.dtype == .f32 || $0.name == "embeddings.position_ids" })
         let ln = try ckpt.tensor(named: "embeddings.LayerNorm.weight")
         #expect(ln.shape == [384] && ln.floats().allSatisfy { $0.isFinite })
