@@ -13,8 +13,9 @@ enum FastMath {
 
     @inline(__always)
     static func exp(_ x: V) -> V {
-        let hi: V = V(repeating: 88.37), lo: V = V(repeating: -87.33)
-        var v = x.replacing(with: hi, where: x .> hi)
+        let hi: V = V(repeating: 88.72283), lo: V = V(repeating: -87.33)
+        let overflow = x .> hi
+        var v = x.replacing(with: hi, where: overflow)
         let underflow = v .< lo
         v = v.replacing(with: lo, where: underflow)
         let magic = V(repeating: 12582912)                          // 1.5·2²³
@@ -28,10 +29,13 @@ enum FastMath {
         p = p * r + 0.5
         p = p * r + 1
         p = p * r + 1
-        let tb = unsafeBitCast(t, to: SIMD8<Int32>.self)
-        let bits = (tb &- 0x4B40_0000 &+ 127) &<< 23
-        let scale = unsafeBitCast(bits, to: V.self)
-        return (p * scale).replacing(with: 0, where: underflow)
+        // 2ⁿ in the exponent bits; n = 128 (x just below the overflow bound) is built as 2¹²⁷·2.
+        var n32 = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
+        let top = n32 .> 127
+        n32 = n32.replacing(with: 127, where: top)
+        let scale = unsafeBitCast((n32 &+ 127) &<< 23, to: V.self)
+        let y = (p * scale).replacing(with: p * scale * 2, where: top)
+        return y.replacing(with: 0, where: underflow).replacing(with: .infinity, where: overflow)
     }
 
     @inline(__always)
