@@ -32,7 +32,7 @@ let package = Package(
         .testTarget(name: "ScionTensorTests", dependencies: ["ScionTensor", "ScionTestSupport"]),
         .testTarget(name: "ScionCheckpointTests", dependencies: ["ScionCheckpoint", "ScionTestSupport"]),
         .testTarget(name: "ScionTokenizersTests", dependencies: ["ScionTokenizers"]),
-        .testTarget(name: "ScionCLITests", dependencies: ["ScionCLI"]),
+        .testTarget(name: "ScionCLITests"),
     ],
     swiftLanguageModes: [.v6]
 )

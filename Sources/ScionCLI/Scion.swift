@@ -10,7 +10,7 @@ struct Scion: ParsableCommand {
         commandName: "scion",
         abstract: "Pretrain, grow, adapt, compress and serve transformer language models in Swift.",
         version: ScionVersionInfo.string,
-        subcommands: [DoctorCommand.self, DemoCommand.self])
+        subcommands: [DoctorCommand.self, DemoCommand.self, InspectCommand.self, TokenizeCommand.self])
 }
 
 /// Prints a value as pretty, key-sorted JSON on stdout.
