@@ -98,7 +98,11 @@ extension FusedKernels {
         let gc = g.contiguous()
         let dx = Storage(uninitializedByteCount: x.count * MemoryLayout<T>.stride)
         let dw = Storage(byteCount: n * MemoryLayout<T>.stride), db = Storage(byteCount: n * MemoryLayout<T>.stride)
-        let xp = x.pointer(T.self), wp = w.contiguous().pointer(T.self), gp = gc.pointer(T.self)
+        // NOTE: keep the contiguous weight alive while its pointer is used; a temporary
+        // `w.contiguous()` is freed at the end of its statement when `w` is a strided view.
+        let wc = w.contiguous()
+        defer { withExtendedLifetime(wc) {} }
+        let xp = x.pointer(T.self), wp = wc.pointer(T.self), gp = gc.pointer(T.self)
         let mp = mean?.pointer(T.self), rp = rstd.pointer(T.self)
         let dxp = dx.pointer.assumingMemoryBound(to: T.self)
         let dwp = dw.pointer.assumingMemoryBound(to: T.self), dbp = db.pointer.assumingMemoryBound(to: T.self)
