@@ -140,6 +140,8 @@ public enum TestLayout: String, Sendable, CaseIterable, CustomStringConvertible 
     case permuted
     /// Every other element of a larger buffer, starting at an offset (a strided slice).
     case strided
+    /// Row-major but starting three elements into its storage (a contiguous slice).
+    case offset
 
     public var description: String { rawValue }
 }
@@ -164,6 +166,10 @@ public func makeTensor(_ values: [Double], shape: [Int], dtype: DType = .float64
         buffer.assign(values, at: ranges)
         let t = Tensor(doubles: buffer.data, shape: big, dtype: dtype)
         return t.sliced(ranges).detached()
+    case .offset:
+        let n = values.count
+        let buffer = Tensor(doubles: [-777, -777, -777] + values, shape: [n + 3], dtype: dtype)
+        return buffer.sliced(axis: 0, 3..<(n + 3)).reshaped(shape).detached()
     }
 }
 

@@ -145,3 +145,19 @@ struct ElementwiseTests {
         #expect(Tensor(indices: [3, 1]).cast(.float32).doubles() == [3, 1])
     }
 }
+
+extension ElementwiseTests {
+    /// Unary ops and a binary op reading an expanded (stride-0) view directly.
+    @Test func opsOnExpandedViews() {
+        for (base, target) in [([3, 1], [3, 4]), ([1, 4], [2, 3, 4]), ([], [2, 2])] {
+            for c in unaryCases where ["exp", "tanh", "abs", "sin"].contains(c.name) {
+                checkOp("\(c.name) on expand \(target)", [base], { c.f($0[0].expanded(to: target)) },
+                        { $0[0].expanded(target).map(c.ref) })
+            }
+            checkOp("mul of two expanded views", [base, base], { $0[0].expanded(to: target) * $0[1].expanded(to: target).exp() },
+                    { $0[0].expanded(target) * $0[1].expanded(target).map { Foundation.exp($0) } })
+            checkOp("sum of expanded", [base], op: .accumulation, { $0[0].expanded(to: target).sum(axes: [0]) },
+                    { $0[0].expanded(target).sum(axes: [0]) })
+        }
+    }
+}
