@@ -149,11 +149,12 @@ enum Autograd {
                 accumulate(&store, ObjectIdentifier(parent), gk)
             }
         }
-        // Keep only leaves (or requested nodes).
-        var leafIDs = Set<ObjectIdentifier>()
-        for node in order where node.op == .leaf { leafIDs.insert(ObjectIdentifier(node)) }
-        for key in Array(store.keys) where !leafIDs.contains(key) && !(keep?.contains(key) ?? false) && boundary[key] == nil {
-            store[key] = nil
+        // Keep only leaves (or requested nodes): drop this walk's non-leaf nodes.
+        // NOTE: a checkpoint's recomputation adds gradients for parameters its function captured;
+        // those leaves are not nodes of this walk, so they must not be dropped as "non-leaves".
+        for node in order where node.op != .leaf {
+            let key = ObjectIdentifier(node)
+            if !(keep?.contains(key) ?? false) && boundary[key] == nil { store[key] = nil }
         }
     }
 

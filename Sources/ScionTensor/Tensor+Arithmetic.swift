@@ -133,7 +133,9 @@ extension Tensor {
         if b.rank == 2 && a.rank > 2 && a.strides.last == 1 && a.isContiguous {
             let lead = Array(a.shape.dropLast())
             let y = a.reshaped([-1, k]).matmul(b)                 // [B·T, N]
-            return y.reshaped(lead + [b.shape[1]])                // [B, T, N]
+            let out = y.reshaped(lead + [b.shape[1]])             // [B, T, N]
+            // NOTE: a 1-D `other` was promoted to [K, 1]; drop that axis as NumPy does ([B, T]).
+            return other.rank == 1 ? out.squeezed([out.rank - 1]) : out
         }
         let batch = Tensor.broadcastShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)), op: "matmul")
         a = a.expanded(to: batch + Array(a.shape.suffix(2)))
