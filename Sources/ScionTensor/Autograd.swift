@@ -166,10 +166,11 @@ enum Autograd {
     static func checkpointBackward(_ node: GradNode, _ g: Tensor, store: inout [ObjectIdentifier: Tensor],
                                    keep: Set<ObjectIdentifier>?) -> [Tensor?] {
         guard let f = node.recompute else { return node.parents.map { _ in nil } }
-        let inputs = node.saved.map { $0.requiringGradient() }
+        // Integer inputs (indices) carry no gradient: pass them through unchanged.
+        let inputs = node.saved.map { $0.dtype.isComputeFloat ? $0.requiringGradient() : $0 }
         let out = GradientMode.$isEnabled.withValue(true) { f(inputs) }
         var boundary: [ObjectIdentifier: Int] = [:]
-        for (i, x) in inputs.enumerated() { boundary[x.gradientID!] = i }
+        for (i, x) in inputs.enumerated() { if let id = x.gradientID { boundary[id] = i } }
         var inner: [ObjectIdentifier: Tensor] = [:]
         backpropagate(roots: [(out, g)], store: &inner, keep: keep, boundary: boundary)
         var result: [Tensor?] = Array(repeating: nil, count: inputs.count)

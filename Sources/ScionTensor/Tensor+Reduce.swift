@@ -60,7 +60,8 @@ extension Tensor {
         let a = normalizedAxes(axes, op: "variance")
         let n = a.reduce(1) { $0 * shape[$1] }
         let d = self - mean(axes: a, keepingDimensions: true)
-        return d.squared().sum(axes: a, keepingDimensions: keep) / Double(Swift.max(unbiased ? n - 1 : n, 1))
+        // NOTE: n − 1 = 0 gives 0/0 = NaN for a single element, as torch.var does.
+        return d.squared().sum(axes: a, keepingDimensions: keep) / Double(unbiased ? n - 1 : n)
     }
 
     /// A bool mask of finite elements.

@@ -99,8 +99,11 @@ public struct Tensor: Sendable {
         self = Tensor.full([], value: value, dtype: dtype)
     }
 
+    /// `[0, 1, …, end − 1]`, as `torch.arange(end)`.
+    public static func arange(_ end: Double, dtype: DType = .float32) -> Tensor { arange(0, end, dtype: dtype) }
+
     /// `[start, start+step, …)` up to `end` (exclusive), as in `torch.arange`.
-    public static func arange(_ start: Double = 0, _ end: Double, step: Double = 1, dtype: DType = .float32) -> Tensor {
+    public static func arange(_ start: Double, _ end: Double, step: Double = 1, dtype: DType = .float32) -> Tensor {
         precondition(step != 0, "arange: step must be non-zero")
         let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
         return Tensor(doubles: (0..<n).map { start + Double($0) * step }, shape: [n], dtype: dtype)
