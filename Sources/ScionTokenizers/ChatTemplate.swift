@@ -166,6 +166,7 @@ public struct ChatTemplate: Sendable {
     /// - Parameters: See ``render(messages:addGenerationPrompt:bosToken:eosToken:tools:documents:extra:)``.
     /// - Returns: The prompt text.
     /// - Throws: ``ChatTemplateError`` when rendering fails.
+    @_disfavoredOverload  // so `render(messages: [])` picks the ChatMessage overload
     public func render(
         messages: [[String: JinjaValue]], addGenerationPrompt: Bool = false, bosToken: String? = nil,
         eosToken: String? = nil, tools: [JinjaValue]? = nil, documents: [JinjaValue]? = nil,

@@ -153,7 +153,7 @@ extension JinjaInterpreter {
         case "items":
             if value.isUndefined { return .list([]) }
             guard case .dict(let d) = value else { throw runtime("items filter: can only get item pairs from a mapping") }
-            return .list(d.entries.map { .list([.string($0.0), $0.1]) })
+            return .list(d.entries.map { .tuple([.string($0.0), $0.1]) })
         case "keys":
             guard case .dict(let d) = value else { throw runtime("keys filter: expected a mapping") }
             return .list(d.keys.map { .string($0) })
@@ -164,7 +164,7 @@ extension JinjaInterpreter {
             guard case .dict(let d) = value else { throw runtime("dictsort filter: expected a mapping") }
             let caseSensitive = args.bool(0, "case_sensitive", false)
             let byValue = args.get(1, "by")?.stringValue == "value"
-            var pairs = d.entries.map { JinjaRuntimeValue.list([.string($0.0), $0.1]) }
+            var pairs = d.entries.map { JinjaRuntimeValue.tuple([.string($0.0), $0.1]) }
             try sortValues(&pairs, caseSensitive: caseSensitive, reverse: args.bool(2, "reverse", false)) { v in
                 v.listValue![byValue ? 1 : 0]
             }
@@ -200,6 +200,10 @@ extension JinjaInterpreter {
             return .list(try items.map { try applyFilter(filterName, $0, rest, args.keywords.filter { $0.0 != "attribute" }) })
         case "attr":
             guard let attr = args.get(0, "name") else { throw runtime("attr filter needs a name") }
+            // NOTE: Jinja's `attr` is getattr only, so dict keys are not found.
+            if case .dict = value, !JinjaInterpreter.dictMethods.contains(attr.pyStr) {
+                return .undefined("'dict object' has no attribute '\(attr.pyStr)'")
+            }
             return try attribute(of: value, attr.pyStr)
         case "indent":
             var width = "    "
@@ -293,7 +297,7 @@ extension JinjaInterpreter {
                     groups.append((key, [item]))
                 }
             }
-            return .list(groups.map { .list([$0.0, .list($0.1)]) })
+            return .list(groups.map { .tuple([$0.0, .list($0.1)]) })
         default:
             throw ChatTemplateError.unknownFilter(name: name, line: 0, column: 0)
         }
@@ -302,7 +306,7 @@ extension JinjaInterpreter {
     func length(_ value: JinjaRuntimeValue) throws -> Int {
         switch value {
         case .string(let s): return s.unicodeScalars.count
-        case .list(let l): return l.count
+        case .list(let l), .tuple(let l): return l.count
         case .dict(let d): return d.count
         case .undefined: return 0
         case .namespace(let ns): return ns.attributes.count
@@ -368,7 +372,7 @@ extension JinjaInterpreter {
             }
         }
         var separators: (String, String)? = nil
-        if let s = args.keywords.first(where: { $0.0 == "separators" })?.1, case .list(let l) = s, l.count == 2 {
+        if let s = args.keywords.first(where: { $0.0 == "separators" })?.1, let l = s.listValue, l.count == 2 {
             separators = (l[0].pyStr, l[1].pyStr)
         }
         let writer = JinjaJSONWriter(
@@ -401,7 +405,7 @@ extension JinjaInterpreter {
         case "mapping": if case .dict = value { return true }; return false
         case "iterable", "sequence":
             switch value {
-            case .string, .list, .dict: return true
+            case .string, .list, .tuple, .dict: return true
             case .namespace: return name == "iterable"
             default: return false
             }
@@ -453,14 +457,14 @@ extension JinjaInterpreter {
                 guard let key = args.get(0, "key") else { throw runtime("get expected at least 1 argument") }
                 if case .string(let k) = key, let v = d[k] { return v }
                 return args.get(1, "default") ?? JinjaRuntimeValue.none
-            case "items": return .list(d.entries.map { .list([.string($0.0), $0.1]) })
+            case "items": return .list(d.entries.map { .tuple([.string($0.0), $0.1]) })
             case "keys": return .list(d.keys.map { .string($0) })
             case "values": return .list(d.values)
             default:
                 if d[name] != nil { return nil }
                 return nil
             }
-        case .list(let l):
+        case .list(let l), .tuple(let l):
             switch name {
             case "index":
                 let x = args.get(0, "value") ?? JinjaRuntimeValue.none

@@ -230,8 +230,10 @@ final class JinjaInterpreter {
         case .double(let d): return .double(d)
         case .string(let s): return .string(s)
         case .name(let n): return lookup(n)
-        case .list(let items), .tuple(let items):
+        case .list(let items):
             return .list(try items.map { try evaluate($0) })
+        case .tuple(let items):
+            return .tuple(try items.map { try evaluate($0) })
         case .dict(let pairs):
             var d = JinjaDict()
             for (k, v) in pairs {
@@ -335,7 +337,7 @@ final class JinjaInterpreter {
             return ns.attributes[name] ?? .undefined("'Namespace' object has no attribute '\(name)'")
         case .string:
             if JinjaInterpreter.stringMethods.contains(name) { return boundMethod(target, name) }
-        case .list:
+        case .list, .tuple:
             if JinjaInterpreter.listMethods.contains(name) { return boundMethod(target, name) }
         default:
             break
@@ -360,7 +362,7 @@ final class JinjaInterpreter {
         case (.dict(let d), _):
             if case .string(let k) = key, let v = d[k] { return v }
             if case .int = key, let v = d[key.pyStr] { return v }
-        case (.list(let l), _):
+        case (.list(let l), _), (.tuple(let l), _):
             if let i = intIndex(key) {
                 let j = i < 0 ? i + l.count : i
                 if j >= 0 && j < l.count { return l[j] }
@@ -422,6 +424,7 @@ final class JinjaInterpreter {
         }
         switch target {
         case .list(let l): return .list(indices(l.count).map { l[$0] })
+        case .tuple(let l): return .tuple(indices(l.count).map { l[$0] })
         case .string(let str):
             let scalars = Array(str.unicodeScalars)
             var out = String.UnicodeScalarView()
@@ -435,7 +438,7 @@ final class JinjaInterpreter {
     /// Python iteration: lists, dict keys, string characters; Undefined iterates as empty.
     func iterate(_ v: JinjaRuntimeValue) throws -> [JinjaRuntimeValue] {
         switch v {
-        case .list(let l): return l
+        case .list(let l), .tuple(let l): return l
         case .dict(let d): return d.keys.map { .string($0) }
         case .string(let s): return s.unicodeScalars.map { .string(String(Character($0))) }
         case .undefined: return []
@@ -473,6 +476,9 @@ final class JinjaInterpreter {
         case ("+", .list(let x), .list(let y)):
             try checkCount(x.count + y.count)
             return .list(x + y)
+        case ("+", .tuple(let x), .tuple(let y)):
+            try checkCount(x.count + y.count)
+            return .tuple(x + y)
         case ("*", .string(let s), _), ("*", _, .string(let s)):
             let other = a.stringValue != nil ? b : a
             guard other.stringValue == nil, let n = intIndex(other) else { break }
@@ -490,7 +496,7 @@ final class JinjaInterpreter {
             return .list(Array([[JinjaRuntimeValue]](repeating: l, count: count).joined()))
         case ("%", .string(let format), _):
             let args: [JinjaRuntimeValue]
-            if case .list(let l) = b { args = l } else { args = [b] }
+            if case .tuple(let l) = b { args = l } else { args = [b] }
             return .string(try JinjaInterpreter.percentFormat(format, args, mapping: b))
         default:
             break
@@ -589,7 +595,7 @@ final class JinjaInterpreter {
                 throw runtime("'in <string>' requires string as left operand, not \(needle.typeName)")
             }
             return n.isEmpty || s.contains(n)
-        case .list(let l): return l.contains { JinjaRuntimeValue.pyEqual($0, needle) }
+        case .list(let l), .tuple(let l): return l.contains { JinjaRuntimeValue.pyEqual($0, needle) }
         case .dict(let d):
             if case .string(let k) = needle { return d[k] != nil }
             return false
@@ -649,6 +655,7 @@ extension JinjaRuntimeValue {
 
     var listValue: [JinjaRuntimeValue]? {
         if case .list(let l) = self { return l }
+        if case .tuple(let l) = self { return l }
         return nil
     }
 }

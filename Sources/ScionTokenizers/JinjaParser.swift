@@ -585,7 +585,7 @@ struct JinjaParser {
         switch current.kind {
         case .string, .int, .float: return true
         case .op(let o): return o == "[" || o == "{"
-        case .name(let n): return !["else", "or", "and", "if", "not", "in", "is"].contains(n)
+        case .name(let n): return !["else", "or", "and"].contains(n)
         default: return false
         }
     }

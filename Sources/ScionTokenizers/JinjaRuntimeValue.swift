@@ -48,6 +48,8 @@ enum JinjaRuntimeValue {
     case double(Double)
     case string(String)
     case list([JinjaRuntimeValue])
+    /// A Python tuple: a literal `(a, b)`, or the pairs of `items()`; prints as `(a, b)`.
+    case tuple([JinjaRuntimeValue])
     case dict(JinjaDict)
     case namespace(JinjaNamespace)
     case callable(JinjaCallable)
@@ -77,6 +79,7 @@ enum JinjaRuntimeValue {
         case .double: return "float"
         case .string: return "str"
         case .list: return "list"
+        case .tuple: return "tuple"
         case .dict: return "dict"
         case .namespace: return "Namespace"
         case .callable: return "function"
@@ -96,7 +99,7 @@ enum JinjaRuntimeValue {
         case .int(let i): return i != 0
         case .double(let d): return d != 0
         case .string(let s): return !s.isEmpty
-        case .list(let l): return !l.isEmpty
+        case .list(let l), .tuple(let l): return !l.isEmpty
         case .dict(let d): return d.count > 0
         case .namespace, .callable: return true
         }
@@ -121,6 +124,7 @@ enum JinjaRuntimeValue {
         case .double(let d): return JinjaRuntimeValue.pyFloatRepr(d)
         case .string(let s): return JinjaRuntimeValue.pyStringRepr(s)
         case .list(let l): return "[" + l.map(\.pyRepr).joined(separator: ", ") + "]"
+        case .tuple(let l): return "(" + l.map(\.pyRepr).joined(separator: ", ") + (l.count == 1 ? ",)" : ")")
         case .dict(let d):
             return "{" + d.entries.map { JinjaRuntimeValue.pyStringRepr($0.0) + ": " + $0.1.pyRepr }.joined(separator: ", ") + "}"
         case .namespace(let n):
@@ -199,7 +203,8 @@ enum JinjaRuntimeValue {
         switch (a, b) {
         case (.undefined, .undefined), (.none, .none): return true
         case (.string(let x), .string(let y)): return x.unicodeScalars.elementsEqual(y.unicodeScalars)
-        case (.list(let x), .list(let y)): return x.count == y.count && zip(x, y).allSatisfy { pyEqual($0, $1) }
+        case (.list(let x), .list(let y)), (.tuple(let x), .tuple(let y)):
+            return x.count == y.count && zip(x, y).allSatisfy { pyEqual($0, $1) }
         case (.dict(let x), .dict(let y)):
             return x.count == y.count && x.entries.allSatisfy { k, v in y[k].map { pyEqual(v, $0) } ?? false }
         case (.namespace(let x), .namespace(let y)): return x === y
@@ -235,7 +240,7 @@ enum JinjaRuntimeValue {
         switch (a, b) {
         case (.string(let x), .string(let y)):
             return x.unicodeScalars.lexicographicallyPrecedes(y.unicodeScalars)
-        case (.list(let x), .list(let y)):
+        case (.list(let x), .list(let y)), (.tuple(let x), .tuple(let y)):
             for (p, q) in zip(x, y) where !pyEqual(p, q) { return pyLess(p, q) }
             return x.count < y.count
         default:
@@ -254,7 +259,7 @@ enum JinjaRuntimeValue {
         case .int(let i): return .int(i)
         case .double(let d): return .double(d)
         case .string(let s): return .string(s)
-        case .list(let l):
+        case .list(let l), .tuple(let l):
             var out: [JinjaValue] = []
             for item in l {
                 guard let v = item.publicValue else { return nil }
@@ -300,7 +305,7 @@ struct JinjaJSONWriter {
             if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
             return JinjaRuntimeValue.pyFloatRepr(d)
         case .string(let s): return quote(s)
-        case .list(let items):
+        case .list(let items), .tuple(let items):
             if items.isEmpty { return "[]" }
             return try container("[", "]", items.map { try encode($0, level: level + 1) }, level: level)
         case .dict(let d):
