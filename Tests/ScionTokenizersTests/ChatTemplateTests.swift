@@ -67,94 +67,96 @@ enum ChatTemplateFixtures {
     static let cases: [ChatTemplateFixtureCase] = (try? loadCases()) ?? []
 }
 
-@Test func fixturesAreLoaded() {
-    #expect(ChatTemplateFixtures.cases.count >= 100)
-}
-
-@Test(arguments: ChatTemplateFixtures.cases)
-func rendersLikeJinja2(_ fixture: ChatTemplateFixtureCase) throws {
-    let template = try ChatTemplate(source: try ChatTemplateFixtures.source(fixture.template))
-    let render = {
-        try template.render(
-            messages: fixture.messages, addGenerationPrompt: fixture.addGenerationPrompt,
-            bosToken: fixture.bosToken, eosToken: fixture.eosToken, tools: fixture.tools)
+@Suite struct ChatTemplateTests {
+    @Test func fixturesAreLoaded() {
+        #expect(ChatTemplateFixtures.cases.count >= 100)
     }
-    if let expected = fixture.expected {
-        let output = try render()
-        #expect(output == expected)
-    } else if fixture.errorType == "raised" {
-        #expect(throws: ChatTemplateError.raised(message: fixture.errorMessage ?? "")) { try render() }
-    } else {
-        // Python-level errors (TypeError, UndefinedError…) only need to be some typed error.
-        #expect(throws: ChatTemplateError.self) { try render() }
+
+    @Test(arguments: ChatTemplateFixtures.cases)
+    func rendersLikeJinja2(_ fixture: ChatTemplateFixtureCase) throws {
+        let template = try ChatTemplate(source: try ChatTemplateFixtures.source(fixture.template))
+        let render = {
+            try template.render(
+                messages: fixture.messages, addGenerationPrompt: fixture.addGenerationPrompt,
+                bosToken: fixture.bosToken, eosToken: fixture.eosToken, tools: fixture.tools)
+        }
+        if let expected = fixture.expected {
+            let output = try render()
+            #expect(output == expected)
+        } else if fixture.errorType == "raised" {
+            #expect(throws: ChatTemplateError.raised(message: fixture.errorMessage ?? "")) { try render() }
+        } else {
+            // Python-level errors (TypeError, UndefinedError…) only need to be some typed error.
+            #expect(throws: ChatTemplateError.self) { try render() }
+        }
     }
-}
 
-@Test func smolLM2RendersAsPublished() throws {
-    let template = try ChatTemplate(source: try ChatTemplateFixtures.source("chatml_smollm2.jinja"))
-    let text = try template.render(messages: [ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: true)
-    #expect(text == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
-}
-
-@Test func dictionaryMessagesRender() throws {
-    let template = try ChatTemplate(source: "{% for m in messages %}{{ m.role }}={{ m['content'] }};{% endfor %}")
-    let text = try template.render(messages: [["role": "user", "content": "a"], ["content": "b", "role": "assistant"]])
-    #expect(text == "user=a;assistant=b;")
-}
-
-@Test func loadsStringTemplateAndTokensFromTokenizerConfig() throws {
-    let json = #"""
-        {"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>",
-         "chat_template": "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}{{ eos_token }}"}
-        """#
-    let template = try ChatTemplate.fromTokenizerConfig(jsonData: Data(json.utf8))
-    #expect(template.bosToken == "<s>")
-    #expect(template.eosToken == "</s>")
-    #expect(try template.render(messages: [ChatMessage(role: "user", content: "x")]) == "<s>x</s>")
-    #expect(try template.render(messages: [], bosToken: "[B]") == "[B]</s>")
-}
-
-@Test func picksNamedTemplateFromList() throws {
-    let json = #"""
-        {"chat_template": [{"name": "default", "template": "D"}, {"name": "tool_use", "template": "T{{ tools | length }}"}]}
-        """#
-    let data = Data(json.utf8)
-    #expect(try ChatTemplate.fromTokenizerConfig(jsonData: data).render(messages: []) == "D")
-    #expect(try ChatTemplate.fromTokenizerConfig(jsonData: data, name: "tool_use").render(messages: [], tools: [["a": 1]]) == "T1")
-    #expect(throws: ChatTemplateError.self) { try ChatTemplate.fromTokenizerConfig(jsonData: data, name: "rag") }
-}
-
-@Test func missingTemplateIsTypedError() {
-    #expect(throws: ChatTemplateError.missingTemplate(reason: "tokenizer_config.json has no chat_template string or list")) {
-        try ChatTemplate.fromTokenizerConfig(jsonData: Data(#"{"bos_token": "<s>"}"#.utf8))
+    @Test func smolLM2RendersAsPublished() throws {
+        let template = try ChatTemplate(source: try ChatTemplateFixtures.source("chatml_smollm2.jinja"))
+        let text = try template.render(messages: [ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: true)
+        #expect(text == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     }
-    #expect(throws: ChatTemplateError.self) { try ChatTemplate.fromTokenizerConfig(jsonData: Data("{".utf8)) }
-}
 
-@Test func loadsTemplateFromGGUFMetadata() throws {
-    let metadata = ["tokenizer.chat_template": "A{{ bos_token }}", "tokenizer.chat_template.rag": "R"]
-    #expect(try ChatTemplate.fromGGUF(metadata: metadata, bosToken: "<s>").render(messages: []) == "A<s>")
-    #expect(try ChatTemplate.fromGGUF(metadata: metadata, name: "rag").render(messages: []) == "R")
-    #expect(throws: ChatTemplateError.self) { try ChatTemplate.fromGGUF(metadata: [:]) }
-}
-
-@Test func toolsAreNoneWhenNotGiven() throws {
-    let template = try ChatTemplate(source: "{{ tools is none }} {{ tools is defined }} {{ documents is none }}")
-    #expect(try template.render(messages: []) == "True True True")
-}
-
-@Test func extraVariablesReachTheTemplate() throws {
-    let template = try ChatTemplate(source: "{% if enable_thinking is defined and not enable_thinking %}no-think{% endif %}")
-    #expect(try template.render(messages: [], extra: ["enable_thinking": false]) == "no-think")
-    #expect(try template.render(messages: []) == "")
-}
-
-@Test func jsonParserKeepsKeyOrderAndUnicode() throws {
-    let v = try JinjaValue(jsonData: Data(#"{"z": 1, "a": [true, null, 1.5, "\u00e9\ud83d\ude80"]}"#.utf8))
-    guard case .object(let o) = v else {
-        Issue.record("not an object")
-        return
+    @Test func dictionaryMessagesRender() throws {
+        let template = try ChatTemplate(source: "{% for m in messages %}{{ m.role }}={{ m['content'] }};{% endfor %}")
+        let text = try template.render(messages: [["role": "user", "content": "a"], ["content": "b", "role": "assistant"]])
+        #expect(text == "user=a;assistant=b;")
     }
-    #expect(o.keys == ["z", "a"])
-    #expect(o["a"] == [true, nil, 1.5, "é🚀"])
+
+    @Test func loadsStringTemplateAndTokensFromTokenizerConfig() throws {
+        let json = #"""
+            {"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>",
+             "chat_template": "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}{{ eos_token }}"}
+            """#
+        let template = try ChatTemplate.fromTokenizerConfig(jsonData: Data(json.utf8))
+        #expect(template.bosToken == "<s>")
+        #expect(template.eosToken == "</s>")
+        #expect(try template.render(messages: [ChatMessage(role: "user", content: "x")]) == "<s>x</s>")
+        #expect(try template.render(messages: [], bosToken: "[B]") == "[B]</s>")
+    }
+
+    @Test func picksNamedTemplateFromList() throws {
+        let json = #"""
+            {"chat_template": [{"name": "default", "template": "D"}, {"name": "tool_use", "template": "T{{ tools | length }}"}]}
+            """#
+        let data = Data(json.utf8)
+        #expect(try ChatTemplate.fromTokenizerConfig(jsonData: data).render(messages: []) == "D")
+        #expect(try ChatTemplate.fromTokenizerConfig(jsonData: data, name: "tool_use").render(messages: [], tools: [["a": 1]]) == "T1")
+        #expect(throws: ChatTemplateError.self) { try ChatTemplate.fromTokenizerConfig(jsonData: data, name: "rag") }
+    }
+
+    @Test func missingTemplateIsTypedError() {
+        #expect(throws: ChatTemplateError.missingTemplate(reason: "tokenizer_config.json has no chat_template string or list")) {
+            try ChatTemplate.fromTokenizerConfig(jsonData: Data(#"{"bos_token": "<s>"}"#.utf8))
+        }
+        #expect(throws: ChatTemplateError.self) { try ChatTemplate.fromTokenizerConfig(jsonData: Data("{".utf8)) }
+    }
+
+    @Test func loadsTemplateFromGGUFMetadata() throws {
+        let metadata = ["tokenizer.chat_template": "A{{ bos_token }}", "tokenizer.chat_template.rag": "R"]
+        #expect(try ChatTemplate.fromGGUF(metadata: metadata, bosToken: "<s>").render(messages: []) == "A<s>")
+        #expect(try ChatTemplate.fromGGUF(metadata: metadata, name: "rag").render(messages: []) == "R")
+        #expect(throws: ChatTemplateError.self) { try ChatTemplate.fromGGUF(metadata: [:]) }
+    }
+
+    @Test func toolsAreNoneWhenNotGiven() throws {
+        let template = try ChatTemplate(source: "{{ tools is none }} {{ tools is defined }} {{ documents is none }}")
+        #expect(try template.render(messages: []) == "True True True")
+    }
+
+    @Test func extraVariablesReachTheTemplate() throws {
+        let template = try ChatTemplate(source: "{% if enable_thinking is defined and not enable_thinking %}no-think{% endif %}")
+        #expect(try template.render(messages: [], extra: ["enable_thinking": false]) == "no-think")
+        #expect(try template.render(messages: []) == "")
+    }
+
+    @Test func jsonParserKeepsKeyOrderAndUnicode() throws {
+        let v = try JinjaValue(jsonData: Data(#"{"z": 1, "a": [true, null, 1.5, "\u00e9\ud83d\ude80"]}"#.utf8))
+        guard case .object(let o) = v else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(o.keys == ["z", "a"])
+        #expect(o["a"] == [true, nil, 1.5, "é🚀"])
+    }
 }
