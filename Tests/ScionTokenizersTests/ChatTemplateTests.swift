@@ -16,6 +16,7 @@ struct ChatTemplateFixtureCase: Sendable, CustomTestStringConvertible {
     var messages: [ChatMessage]
     var addGenerationPrompt: Bool
     var tools: [JinjaValue]?
+    var extra: [String: JinjaValue]
     var bosToken: String
     var eosToken: String
     var expected: String?
@@ -23,7 +24,7 @@ struct ChatTemplateFixtureCase: Sendable, CustomTestStringConvertible {
     var errorMessage: String?
 
     var testDescription: String {
-        "\(template) \(conversation) agp=\(addGenerationPrompt)\(tools == nil ? "" : " tools")"
+        "\(template) \(conversation) agp=\(addGenerationPrompt)\(tools == nil ? "" : " tools")\(extra.isEmpty ? "" : " extra")"
     }
 }
 
@@ -47,6 +48,8 @@ enum ChatTemplateFixtures {
             if case .object(let e)? = c["error"] { error = e }
             var tools: [JinjaValue]? = nil
             if case .array(let t)? = c["tools"] { tools = t }
+            var extra: [String: JinjaValue] = [:]
+            if case .object(let e)? = c["extra"] { for (k, v) in e.entries { extra[k] = v } }
             return ChatTemplateFixtureCase(
                 template: c["template"]?.stringValue ?? "",
                 conversation: c["conversation"]?.stringValue ?? "",
@@ -56,6 +59,7 @@ enum ChatTemplateFixtures {
                 },
                 addGenerationPrompt: c["add_generation_prompt"] == .bool(true),
                 tools: tools,
+                extra: extra,
                 bosToken: c["bos_token"]?.stringValue ?? "",
                 eosToken: c["eos_token"]?.stringValue ?? "",
                 expected: c["expected"]?.stringValue,
@@ -69,7 +73,7 @@ enum ChatTemplateFixtures {
 
 @Suite struct ChatTemplateTests {
     @Test func fixturesAreLoaded() {
-        #expect(ChatTemplateFixtures.cases.count >= 100)
+        #expect(ChatTemplateFixtures.cases.count >= 250)
     }
 
     @Test(arguments: ChatTemplateFixtures.cases)
@@ -78,7 +82,7 @@ enum ChatTemplateFixtures {
         let render = {
             try template.render(
                 messages: fixture.messages, addGenerationPrompt: fixture.addGenerationPrompt,
-                bosToken: fixture.bosToken, eosToken: fixture.eosToken, tools: fixture.tools)
+                bosToken: fixture.bosToken, eosToken: fixture.eosToken, tools: fixture.tools, extra: fixture.extra)
         }
         if let expected = fixture.expected {
             let output = try render()

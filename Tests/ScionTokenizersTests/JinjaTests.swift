@@ -222,4 +222,30 @@ private let fuzzPieces = [
             }
         }
     }
+
+    /// Seeded random expressions rendered by jinja2 (expressions.json): same text, or both throw.
+    @Test func randomExpressionsMatchJinja2() throws {
+        let data = try Data(contentsOf: ChatTemplateFixtures.directory.appendingPathComponent("expressions.json"))
+        guard case .object(let root) = try JinjaValue(jsonData: data), case .object(let context)? = root["context"],
+            case .array(let cases)? = root["cases"]
+        else {
+            Issue.record("expressions.json is malformed")
+            return
+        }
+        #expect(cases.count >= 400)
+        for case .object(let c) in cases {
+            let source = c["source"]?.stringValue ?? ""
+            let result = Result { try ChatTemplate(source: source).render(variables: context) }
+            switch (result, c["expected"]?.stringValue) {
+            case (.success(let output), let expected?):
+                #expect(output == expected, "\(source)")
+            case (.failure(let error), let expected?):
+                Issue.record("\(source): threw \(error), jinja2 rendered \(expected.debugDescription)")
+            case (.success(let output), nil):
+                Issue.record("\(source): rendered \(output.debugDescription), jinja2 raised \(c["error"]?.stringValue ?? "")")
+            case (.failure(let error), nil):
+                #expect(error is ChatTemplateError, "\(source)")
+            }
+        }
+    }
 }
