@@ -114,7 +114,8 @@ extension JinjaInterpreter {
         let args = JinjaArgs(positional: positional, keywords: keywords)
         switch name {
         case "safe":
-            return value
+            // Markup(value): the result is always a string.
+            return .string(value.pyStr)
         case "string":
             return .string(value.pyStr)
         case "trim":
@@ -169,6 +170,9 @@ extension JinjaInterpreter {
                 v.listValue![byValue ? 1 : 0]
             }
             return .list(pairs)
+        case _ where !value.truthy && ["selectattr", "rejectattr", "select", "reject", "map"].contains(name):
+            // Jinja skips iteration entirely when the sequence is falsy (even for none).
+            return .list([])
         case "selectattr", "rejectattr":
             guard let attr = args.get(0, "attribute") else { throw runtime("\(name) needs an attribute name") }
             let keep = name == "selectattr"
@@ -206,6 +210,10 @@ extension JinjaInterpreter {
             }
             return try attribute(of: value, attr.pyStr)
         case "indent":
+            guard case .string = value else {
+                if value.isUndefined { throw undefinedError(value) }
+                throw runtime("indent filter needs a string, not \(value.typeName)")
+            }
             var width = "    "
             if let w = args.get(0, "width") {
                 if case .string(let s) = w { width = s } else if let n = intIndex(w) { width = String(repeating: " ", count: max(0, min(n, 1000))) }
@@ -232,6 +240,10 @@ extension JinjaInterpreter {
             for item in try iterate(value) {
                 try step()
                 var key = try attr.map { try lookupPath(item, $0) } ?? item
+                switch key {
+                case .list, .dict, .namespace: throw runtime("unhashable type: '\(key.typeName)'")
+                default: break
+                }
                 if !caseSensitive, case .string(let s) = key { key = .string(s.lowercased()) }
                 if !seen.contains(where: { JinjaRuntimeValue.pyEqual($0, key) }) {
                     seen.append(key)
@@ -277,7 +289,15 @@ extension JinjaInterpreter {
             return .string(value.pyStr.replacingOccurrences(of: "<[^>]*>", with: "", options: .regularExpression)
                 .split(whereSeparator: { $0.isWhitespace }).joined(separator: " "))
         case "wordcount":
-            return .int(value.pyStr.split(whereSeparator: { $0.isWhitespace }).count)
+            // Jinja counts runs of regex `\w` characters.
+            var count = 0
+            var inWord = false
+            for u in value.pyStr.unicodeScalars {
+                let isWord = u.properties.isAlphabetic || u.properties.numericType != nil || u == "_"
+                if isWord && !inWord { count += 1 }
+                inWord = isWord
+            }
+            return .int(count)
         case "format":
             return .string(try JinjaInterpreter.percentFormat(value.pyStr, args.positional, mapping: .none))
         case "batch":
@@ -411,16 +431,15 @@ extension JinjaInterpreter {
             }
         case "callable": if case .callable = value { return true }; return false
         case "even", "odd":
-            guard case .int(let i)? = value.numeric else {
+            guard value.numeric != nil else {
                 if value.isUndefined { throw undefinedError(value) }
-                throw runtime("test '\(name)' needs an integer")
+                throw runtime("test '\(name)' needs a number")
             }
-            return (i % 2 == 0) == (name == "even")
+            let r = try binary("%", value, .int(2))
+            return JinjaRuntimeValue.pyEqual(r, .int(name == "even" ? 0 : 1))
         case "divisibleby":
-            guard case .int(let i)? = value.numeric, case .int(let j)? = try arg().numeric, j != 0 else {
-                throw runtime("divisibleby needs non-zero integers")
-            }
-            return i % j == 0
+            let r = try binary("%", value, try arg())
+            return JinjaRuntimeValue.pyEqual(r, .int(0))
         case "eq", "equalto", "==": return JinjaRuntimeValue.pyEqual(value, try arg())
         case "ne", "!=": return !JinjaRuntimeValue.pyEqual(value, try arg())
         case "lt", "lessthan", "<": return try compare("<", value, try arg())
@@ -436,8 +455,10 @@ extension JinjaInterpreter {
             case (.namespace(let a), .namespace(let b)): return a === b
             default: return false
             }
-        case "lower": return value.stringValue.map { $0 == $0.lowercased() } ?? false
-        case "upper": return value.stringValue.map { $0 == $0.uppercased() } ?? false
+        case "lower", "upper":
+            // Python's str(value).islower() / isupper(): needs a cased character.
+            let s = value.pyStr
+            return s.contains(where: \.isCased) && s == (name == "lower" ? s.lowercased() : s.uppercased())
         case "escaped": return false
         case "filter": return JinjaInterpreter.filterNames.contains(value.pyStr)
         case "test": return JinjaInterpreter.testNames.contains(value.pyStr)

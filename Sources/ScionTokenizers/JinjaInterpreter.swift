@@ -30,6 +30,8 @@ final class JinjaInterpreter {
     var outputBytes = 0
     var steps = 0
     var callDepth = 0
+    /// Whether the `{{ … }}` being evaluated has no variables (Jinja evaluates it while compiling).
+    var evaluatingConstantOutput = false
     let limits: JinjaLimits
 
     init(globals: [String: JinjaRuntimeValue], limits: JinjaLimits) {
@@ -109,6 +111,8 @@ final class JinjaInterpreter {
         case .text(let s):
             try emit(s)
         case .output(let e):
+            evaluatingConstantOutput = e.isConstant
+            defer { evaluatingConstantOutput = false }
             try emit(try evaluate(e).pyStr)
         case .ifChain(let branches, let otherwise):
             for (condition, body) in branches where try evaluate(condition).truthy {
@@ -246,7 +250,13 @@ final class JinjaInterpreter {
         case .item(let target, let index):
             return try item(of: try evaluate(target), try evaluate(index))
         case .slice(let target, let start, let stop, let stepExpr):
-            return try slice(try evaluate(target), start: start.map(evaluate), stop: stop.map(evaluate), step: stepExpr.map(evaluate))
+            let value = try evaluate(target)
+            if !evaluatingConstantOutput || value.isSubscriptable {
+                return try slice(value, start: start.map(evaluate), stop: stop.map(evaluate), step: stepExpr.map(evaluate))
+            }
+            // NOTE: Jinja renders an all-constant `{{ … }}` at compile time through the sandbox's
+            // getitem, so there slicing a non-sequence gives Undefined instead of raising.
+            return .undefined("'\(value.typeName)' object is not subscriptable")
         case .call(let callee, let args):
             return try evaluateCall(callee, args)
         case .filter(let target, let name, let args, _):
@@ -431,6 +441,7 @@ final class JinjaInterpreter {
             for i in indices(scalars.count) { out.append(scalars[i]) }
             return .string(String(out))
         case .undefined: throw undefinedError(target)
+        // NOTE: Jinja compiles slices to plain Python subscripts, so this raises (no Undefined).
         default: throw runtime("'\(target.typeName)' object is not subscriptable")
         }
     }
@@ -638,11 +649,50 @@ final class JinjaInterpreter {
                 throw ChatTemplateError.runtime(message: "unsupported format character '\(conv)'")
             }
         }
+        // Python only complains about unused arguments when they were not a mapping (a list
+        // counts as one, since it supports subscripts).
+        var isMapping = false
+        switch mapping {
+        case .dict, .list: isMapping = true
+        default: break
+        }
+        if next < args.count, !isMapping {
+            throw ChatTemplateError.runtime(message: "not all arguments converted during string formatting")
+        }
         return out
     }
 }
 
+extension JinjaExpr {
+    /// Whether Jinja's compiler would fold this expression to a constant (no variables or calls).
+    var isConstant: Bool {
+        switch self {
+        case .none, .bool, .int, .double, .string: return true
+        case .name, .call: return false
+        case .list(let items), .tuple(let items): return items.allSatisfy(\.isConstant)
+        case .dict(let pairs): return pairs.allSatisfy { $0.0.isConstant && $0.1.isConstant }
+        case .attribute(let e, _): return e.isConstant
+        case .item(let e, let i): return e.isConstant && i.isConstant
+        case .slice(let e, let a, let b, let c):
+            return e.isConstant && [a, b, c].allSatisfy { $0?.isConstant ?? true }
+        case .filter(let e, _, let args, _), .test(let e, _, let args, _, _):
+            return e.isConstant && args.positional.allSatisfy(\.isConstant) && args.keywords.allSatisfy { $0.1.isConstant }
+        case .negate(let e), .plus(let e), .not(let e): return e.isConstant
+        case .and(let a, let b), .or(let a, let b), .binary(_, let a, let b): return a.isConstant && b.isConstant
+        case .compare(let a, let rest): return a.isConstant && rest.allSatisfy { $0.1.isConstant }
+        case .conditional(let a, let t, let o): return a.isConstant && t.isConstant && (o?.isConstant ?? true)
+        }
+    }
+}
+
 extension JinjaRuntimeValue {
+    var isSubscriptable: Bool {
+        switch self {
+        case .list, .tuple, .string, .undefined: return true
+        default: return false
+        }
+    }
+
     var intValue: Int? {
         if case .int(let i) = self { return i }
         return nil

@@ -114,10 +114,10 @@ enum JinjaRuntimeValue {
         }
     }
 
-    /// Python's `repr(x)`.
+    /// Python's `repr(x)`; an Undefined inside a container prints as `Undefined`.
     var pyRepr: String {
         switch self {
-        case .undefined: return ""
+        case .undefined: return "Undefined"
         case .none: return "None"
         case .bool(let b): return b ? "True" : "False"
         case .int(let i): return String(i)
