@@ -73,8 +73,12 @@ extension JinjaInterpreter {
             }
             guard step != 0 else { throw runtime("range() arg 3 must not be zero") }
             let span = step > 0 ? Double(stop) - Double(start) : Double(start) - Double(stop)
-            let n = max(0, Int((span / Double(abs(step))).rounded(.up)))
-            try checkCount(n)
+            let count = max(0, (span / Double(step.magnitude)).rounded(.up))
+            // Checked in Double first: huge spans do not fit an Int.
+            guard count <= Double(limits.maxCollectionCount) else {
+                throw ChatTemplateError.limitExceeded(what: "collection size", limit: limits.maxCollectionCount)
+            }
+            let n = Int(count)
             return .list((0..<n).map { .int(start + $0 * step) })
         }
         define("namespace") { args in

@@ -424,11 +424,21 @@ final class JinjaInterpreter {
             if st > 0 {
                 var i = clamp(s, 0, lower: 0, upper: n)
                 let end = clamp(e, n, lower: 0, upper: n)
-                while i < end { out.append(i); i += st }
+                while i < end {
+                    out.append(i)
+                    let (next, overflow) = i.addingReportingOverflow(st)
+                    if overflow { break }
+                    i = next
+                }
             } else {
                 var i = clamp(s, n - 1, lower: -1, upper: n - 1)
                 let end = clamp(e, -1, lower: -1, upper: n - 1)
-                while i > end { out.append(i); i += st }
+                while i > end {
+                    out.append(i)
+                    let (next, overflow) = i.addingReportingOverflow(st)
+                    if overflow { break }
+                    i = next
+                }
             }
             return out
         }

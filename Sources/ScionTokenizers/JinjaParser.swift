@@ -74,6 +74,10 @@ struct JinjaParser {
     /// Nesting depth of expressions and blocks; bounded so hostile input cannot exhaust the stack.
     var depth = 0
     static let maxDepth = 64
+    /// Expression nodes built in the current tag. Operator chains are built iteratively, so
+    /// this (not `depth`) bounds how deep they nest, and with it evaluation recursion.
+    var nodesInTag = 0
+    static let maxNodesPerTag = 400
 
     init(source: String) throws {
         var lexer = JinjaLexer(source: source)
@@ -138,6 +142,11 @@ struct JinjaParser {
         }
     }
 
+    mutating func countNode() throws {
+        nodesInTag += 1
+        if nodesInTag > JinjaParser.maxNodesPerTag { throw error("expression too complex") }
+    }
+
     mutating func enter() throws {
         depth += 1
         if depth > JinjaParser.maxDepth { throw error("template nested too deeply") }
@@ -170,12 +179,14 @@ struct JinjaParser {
             case .text(let s):
                 nodes.append(.text(s))
             case .variableBegin:
+                nodesInTag = 0
                 let expr = try parseTuple()
                 guard current.kind == .variableEnd else { throw error("expected '}}', got \(describe(current))") }
                 index += 1
                 nodes.append(.output(expr))
             case .blockBegin:
                 guard case .name(let keyword) = current.kind else { throw error("expected a statement name") }
+                nodesInTag = 0
                 if until.contains(keyword) {
                     index += 1
                     return (nodes, keyword)
@@ -417,6 +428,7 @@ struct JinjaParser {
     }
 
     mutating func parseUnary(withFilter: Bool) throws -> JinjaExpr {
+        try countNode()
         try enter()
         defer { depth -= 1 }
         var node: JinjaExpr
@@ -483,6 +495,7 @@ struct JinjaParser {
     mutating func parsePostfix(_ start: JinjaExpr) throws -> JinjaExpr {
         var node = start
         while true {
+            try countNode()
             if skipOp(".") {
                 let t = advance()
                 switch t.kind {
@@ -545,6 +558,7 @@ struct JinjaParser {
     mutating func parseFilterExpr(_ start: JinjaExpr) throws -> JinjaExpr {
         var node = start
         while true {
+            try countNode()
             if skipOp("|") {
                 let offset = current.offset
                 var name = try expectName()

@@ -155,7 +155,7 @@ private let fuzzPieces = [
         #expect(throws: ChatTemplateError.self) { try render("{% set x.y = 1 %}") }
     }
 
-    @Test func runawayTemplatesHitLimits() {
+    @Test func runawayTemplatesHitLimits() throws {
         // Unbounded recursion, huge output and long loops all end in a typed error.
         #expect(throws: ChatTemplateError.limitExceeded(what: "macro call depth", limit: 32)) {
             try render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")
@@ -171,6 +171,12 @@ private let fuzzPieces = [
         #expect(throws: ChatTemplateError.self) { try render("{{ 2 ** 100 }}") }
         #expect(throws: ChatTemplateError.self) { try ChatTemplate(source: String(repeating: "{{ (", count: 1) + String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5001) + " }}") }
         #expect(throws: ChatTemplateError.self) { try ChatTemplate(source: String(repeating: "{% if x %}", count: 5000)) }
+        #expect(throws: ChatTemplateError.self) { try ChatTemplate(source: "{{ 1" + String(repeating: " + 1", count: 20000) + " }}") }
+        #expect(throws: ChatTemplateError.self) { try ChatTemplate(source: "{{ x" + String(repeating: "|trim", count: 20000) + " }}") }
+        #expect(throws: ChatTemplateError.self) { try ChatTemplate(source: "{{ x" + String(repeating: ".a", count: 20000) + " }}") }
+        #expect(throws: ChatTemplateError.self) { try render("{{ range(-9000000000000000000, 9000000000000000000) | length }}") }
+        #expect(try render("{{ range(0, 10, -9223372036854775807 - 1) | list }}") == "[]")
+        #expect(try render("{{ 'abc'[1::9223372036854775807] }}{{ 'abc'[::-9223372036854775807] }}") == "bc")
     }
 
     @Test func randomTemplatesRenderOrThrow() {
