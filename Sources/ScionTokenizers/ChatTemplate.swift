@@ -111,6 +111,8 @@ public struct ChatTemplate: Sendable {
     public var maxCallDepth = 32
 
     let nodes: [JinjaNode]
+    /// Top-level names assigned before any top-level read; they start Undefined (Jinja2 idtracking).
+    let assignedBeforeUse: Set<String>
 
     /// Parses a template.
     ///
@@ -126,6 +128,7 @@ public struct ChatTemplate: Sendable {
         self.eosToken = eosToken
         var parser = try JinjaParser(source: source)
         nodes = try parser.parseTemplate()
+        assignedBeforeUse = JinjaParser.namesAssignedBeforeUse(nodes)
     }
 
     /// Renders a conversation.
@@ -199,7 +202,9 @@ public struct ChatTemplate: Sendable {
         let limits = JinjaLimits(
             maxOutputBytes: maxOutputBytes, maxSteps: maxSteps, maxCallDepth: maxCallDepth,
             maxCollectionCount: 10_000_000)
-        let interpreter = JinjaInterpreter(globals: context, limits: limits)
+        var globals = context
+        for name in assignedBeforeUse { globals[name] = .undefined("'\(name)' is undefined") }
+        let interpreter = JinjaInterpreter(globals: globals, limits: limits)
         _ = try interpreter.execute(nodes)
         return interpreter.output
     }

@@ -162,7 +162,12 @@ final class JinjaInterpreter {
             }
             items = kept
         }
-        if items.isEmpty { return try execute(otherwise) }
+        if items.isEmpty {
+            // The else body runs in the loop's frame, so its assignments do not leak either.
+            scopes.append([:])
+            defer { scopes.removeLast() }
+            return try execute(otherwise)
+        }
         let count = items.count
         for (i, item) in items.enumerated() {
             try step()

@@ -213,8 +213,9 @@ struct JinjaLexer {
 
     /// Handles `{% raw %}…{% endraw %}`; returns false when the block is not `raw`.
     mutating func lexRaw(openAt: Int, from: Int) throws -> Bool {
+        // NOTE: Jinja's raw opener accepts `%}` and `-%}` but not `+%}`.
         guard let afterWord = matchWord("raw", from: from),
-            let (openSign, bodyStart) = matchBlockClose(from: afterWord)
+            let (openSign, bodyStart) = matchBlockClose(from: afterWord), openSign != UInt8(ascii: "+")
         else { return false }
         // NOTE: Jinja's raw opener applies `-%}` but not trim_blocks.
         pos = bodyStart

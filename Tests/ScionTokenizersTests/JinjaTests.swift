@@ -60,6 +60,14 @@ private let fuzzPieces = [
         ("{% if true %}a{% endif %}  {% if true %}b{% endif %}", "a  b"),
         ("{% if true %}\n  {% if true %}\nb{% endif %}{% endif %}", "b"),
         ("\t {% set x = 1 %}\n\tv", "\tv"),
+        ("a\n  {#+ note #}  y", "a\n    y"),
+        ("a\n  {# note +#}\n  y", "a\n\n  y"),
+        ("a {# note +#}\n b", "a \n b"),
+        ("x\n{#+ note #}\nb", "x\nb"),
+        ("  {#+ c #}x", "  x"),
+        ("a {#- note +#}\n b", "a\n b"),
+        ("a\n{#- note +#}  y", "a  y"),
+        ("q {# n #}\n  \n x", "q   \n x"),
     ])
     func whitespaceControl(_ source: String, _ expected: String) throws {
         #expect(try render(source) == expected)
@@ -73,6 +81,20 @@ private let fuzzPieces = [
     @Test func loopScopeDoesNotLeakButNamespaceDoes() throws {
         let s = "{% set x = 1 %}{% set ns = namespace(y=1) %}{% for i in [1, 2] %}{{ x }}{% set x = 5 %}{% set ns.y = ns.y + i %}{% endfor %}{{ x }}{{ ns.y }}"
         #expect(try render(s) == "1114")
+    }
+
+    /// Jinja2 idtracking quirks, checked against jinja2 3.1.6 with the context `v = "a"`.
+    @Test(arguments: [
+        ("{{ v }}{% set v = 'x' %}{{ v }}", "ax"),
+        ("{% for i in [1] %}{{ v }}{% endfor %}{% set v = 'x' %}", ""),
+        ("{% for i in [1] %}{{ v }}{% endfor %}{% set v = 'x' %}{{ v }}", "x"),
+        ("{% if true %}{{ v }}{% endif %}{% set v = 'x' %}", "a"),
+        ("{% macro m() %}{{ v }}{% endmacro %}{{ m() }}{% set v = 'x' %}{{ m() }}", "x"),
+        ("{% if false %}{% set v = 'x' %}{% endif %}{% for i in [1] %}{{ v }}{% endfor %}", "a"),
+        ("{% for i in [] %}{% else %}{% set v = 'b' %}{% endfor %}{{ v }}", "a"),
+    ])
+    func topLevelAssignmentShadowsContext(_ source: String, _ expected: String) throws {
+        #expect(try render(source, ["v": "a"]) == expected)
     }
 
     @Test func ifScopeLeaks() throws {
@@ -258,6 +280,32 @@ private let fuzzPieces = [
                 Issue.record("\(source): rendered \(output.debugDescription), jinja2 raised \(c["error"]?.stringValue ?? "")")
             case (.failure(let error), nil):
                 #expect(error is ChatTemplateError, "\(source)")
+            }
+        }
+    }
+
+    /// Seeded random mixes of text and tags (whitespace.json): byte-identical output to jinja2.
+    @Test func randomWhitespaceTemplatesMatchJinja2() throws {
+        let data = try Data(contentsOf: ChatTemplateFixtures.directory.appendingPathComponent("whitespace.json"))
+        guard case .object(let root) = try JinjaValue(jsonData: data), case .object(let context)? = root["context"],
+            case .array(let cases)? = root["cases"]
+        else {
+            Issue.record("whitespace.json is malformed")
+            return
+        }
+        #expect(cases.count >= 500)
+        for case .object(let c) in cases {
+            let source = c["source"]?.stringValue ?? ""
+            let result = Result { try ChatTemplate(source: source).render(variables: context) }
+            switch (result, c["expected"]?.stringValue) {
+            case (.success(let output), let expected?):
+                #expect(output == expected, "\(source.debugDescription)")
+            case (.failure(let error), let expected?):
+                Issue.record("\(source.debugDescription): threw \(error), jinja2 rendered \(expected.debugDescription)")
+            case (.success(let output), nil):
+                Issue.record("\(source.debugDescription): rendered \(output.debugDescription), jinja2 raised")
+            case (.failure, nil):
+                break
             }
         }
     }
