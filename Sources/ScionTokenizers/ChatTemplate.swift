@@ -28,6 +28,7 @@ public enum ChatTemplateError: Error, Equatable, Sendable, CustomStringConvertib
     /// No usable chat template was found.
     case missingTemplate(reason: String)
 
+    /// A one-line message naming the problem (and the position, for syntax errors).
     public var description: String {
         switch self {
         case .syntax(let m, let l, let c): return "chat template syntax error at line \(l), column \(c): \(m)"

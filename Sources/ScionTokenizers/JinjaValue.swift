@@ -80,6 +80,7 @@ public struct JinjaObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     /// The number of entries.
     public var count: Int { keys.count }
 
+    /// Two objects are equal when they have the same keys in the same order and equal values.
     public static func == (lhs: JinjaObject, rhs: JinjaObject) -> Bool {
         lhs.keys == rhs.keys && lhs.storage == rhs.storage
     }
@@ -89,14 +90,21 @@ extension JinjaValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral,
     ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral,
     ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
 {
+    /// Creates a ``string(_:)`` from a string literal.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// Creates an ``int(_:)`` from an integer literal.
     public init(integerLiteral value: Int) { self = .int(value) }
+    /// Creates a ``double(_:)`` from a float literal.
     public init(floatLiteral value: Double) { self = .double(value) }
+    /// Creates a ``bool(_:)`` from `true` or `false`.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// Creates an ``array(_:)`` from an array literal.
     public init(arrayLiteral elements: JinjaValue...) { self = .array(elements) }
+    /// Creates an ``object(_:)`` from a dictionary literal, keeping the literal's order.
     public init(dictionaryLiteral elements: (String, JinjaValue)...) {
         self = .object(JinjaObject(elements))
     }
+    /// Creates ``null`` from `nil`.
     public init(nilLiteral: ()) { self = .null }
 }
 

@@ -163,4 +163,16 @@ enum ChatTemplateFixtures {
         #expect(o.keys == ["z", "a"])
         #expect(o["a"] == [true, nil, 1.5, "é🚀"])
     }
+
+    @Test func longConversationRenders() throws {
+        let template = try ChatTemplate(source: try ChatTemplateFixtures.source("qwen3.jinja"))
+        let messages = (0..<2000).map { ChatMessage(role: $0 % 2 == 0 ? "user" : "assistant", content: "message \($0)") }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let text = try template.render(messages: messages, addGenerationPrompt: true)
+        #expect(text.hasSuffix("<|im_start|>assistant\n"))
+        #expect(text.components(separatedBy: "<|im_start|>").count == 2002)
+        // Generous even for debug builds: guards against quadratic behaviour, not a benchmark.
+        #expect(clock.now - start < .seconds(20))
+    }
 }
