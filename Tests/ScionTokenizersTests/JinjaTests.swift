@@ -142,6 +142,13 @@ private let fuzzPieces = [
         #expect(try render("{{ m.role }}{{ m['role'] }}{{ m['items'] }}{{ m.missing is defined }}", vars) == "useruserfieldFalse")
     }
 
+    @Test func transformersExtensions() throws {
+        // strftime_now formats the current local time; {% generation %} renders its body.
+        let year = try render("{{ strftime_now('%Y') }}")
+        #expect(year.count == 4 && Int(year) != nil)
+        #expect(try render("a{% generation %}b{{ 1 }}{% endgeneration %}c") == "ab1c")
+    }
+
     @Test func raiseExceptionCarriesMessage() {
         #expect(throws: ChatTemplateError.raised(message: "bad roles")) {
             try render("{{ raise_exception('bad roles') }}")
