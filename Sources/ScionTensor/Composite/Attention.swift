@@ -69,6 +69,16 @@ extension Tensor {
 extension FusedKernels {
     static let attentionBlock = 64
 
+    /// Splits (batch, KV head) work over Scion's threads with single-threaded GEMMs inside; with fewer
+    /// work items than threads, runs them in order and lets BLAS use its threads instead.
+    static func attentionParallel(_ count: Int, _ body: (Range<Int>) -> Void) {
+        if count >= ComputeSettings.threadCount && ComputeSettings.threadCount > 1 {
+            BLAS.shared.withSingleThreadedBLAS { parallelFor(count, body) }
+        } else {
+            body(0..<count)
+        }
+    }
+
     static func attentionForward(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ mask: Tensor?,
                                  _ o: AttentionOptions) -> (Tensor, Tensor) {
         switch q.dtype {
@@ -126,7 +136,7 @@ extension FusedKernels {
         let op = out.pointer.assumingMemoryBound(to: T.self), lp = lse.pointer.assumingMemoryBound(to: T.self)
         let blk = attentionBlock
         let mbox = UnsafeSendableBox(mask)
-        parallelFor(g.b * g.hkv) { range in
+        attentionParallel(g.b * g.hkv) { range in
             let scratch = Storage(uninitializedByteCount: blk * Swift.max(g.s, 1) * MemoryLayout<T>.stride)
             let scores = scratch.pointer.assumingMemoryBound(to: T.self)
             defer { withExtendedLifetime(scratch) {} }
@@ -190,7 +200,7 @@ extension FusedKernels {
         let mbox = UnsafeSendableBox(mask)
         // One worker per (batch, KV head): it owns dK and dV of that head, so no two workers write
         // the same element and the sums run in a fixed order.
-        parallelFor(g.b * g.hkv) { range in
+        attentionParallel(g.b * g.hkv) { range in
             let scratch = Storage(uninitializedByteCount: 2 * blk * Swift.max(g.s, 1) * MemoryLayout<T>.stride)
             let p = scratch.pointer.assumingMemoryBound(to: T.self), dp = p + blk * Swift.max(g.s, 1)
             defer { withExtendedLifetime(scratch) {} }

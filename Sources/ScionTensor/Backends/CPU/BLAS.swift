@@ -117,6 +117,22 @@ public final class BLAS: @unchecked Sendable {
     /// Sets the BLAS thread count (OpenBLAS).
     func setThreads(_ n: Int) { setThreadsFn?(Int32(n)) }
 
+    private let singleThreadLock = NSLock()
+
+    /// Runs `body` with BLAS limited to one thread, for kernels that call GEMM from several of their own
+    /// threads at once (per-head attention): OpenBLAS's pool serializes concurrent multi-threaded calls,
+    /// which measured 2× slower on 2 threads than on 1.
+    func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
+        guard setThreadsFn != nil else { return try body() }
+        singleThreadLock.lock()
+        setThreads(1)
+        defer {
+            setThreads(ComputeSettings.threadCount)
+            singleThreadLock.unlock()
+        }
+        return try body()
+    }
+
     /// Looks up a LAPACK routine by its Fortran symbol name (e.g. "sgesdd_").
     func lapack<T>(_ name: String, as: T.Type) -> T? {
         guard let handle, let s = dlsym(handle, name) else { return nil }
