@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "ScionTensor", targets: ["ScionTensor"]),
         .library(name: "ScionCheckpoint", targets: ["ScionCheckpoint"]),
         .library(name: "ScionTokenizers", targets: ["ScionTokenizers"]),
+        .library(name: "ScionNN", targets: ["ScionNN"]),
+        .library(name: "ScionModels", targets: ["ScionModels"]),
         .executable(name: "scion", targets: ["ScionCLI"]),
         .executable(name: "scion-bench", targets: ["ScionBench"]),
     ],
@@ -20,11 +22,13 @@ let package = Package(
         .target(name: "ScionTensor"),
         .target(name: "ScionCheckpoint", dependencies: ["ScionTensor"]),
         .target(name: "ScionTokenizers"),
+        .target(name: "ScionNN", dependencies: ["ScionTensor"]),
+        .target(name: "ScionModels", dependencies: ["ScionNN", "ScionCheckpoint", "ScionTokenizers"]),
         .target(name: "ScionTestSupport", dependencies: ["ScionTensor"]),
         .executableTarget(
             name: "ScionCLI",
             dependencies: [
-                "ScionTensor", "ScionCheckpoint", "ScionTokenizers",
+                "ScionTensor", "ScionCheckpoint", "ScionTokenizers", "ScionNN", "ScionModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmarks: never run by `swift test`; `swift run -c release scion-bench`.
@@ -32,6 +36,8 @@ let package = Package(
         .testTarget(name: "ScionTensorTests", dependencies: ["ScionTensor", "ScionTestSupport"]),
         .testTarget(name: "ScionCheckpointTests", dependencies: ["ScionCheckpoint", "ScionTestSupport"]),
         .testTarget(name: "ScionTokenizersTests", dependencies: ["ScionTokenizers"]),
+        .testTarget(name: "ScionNNTests", dependencies: ["ScionNN", "ScionTestSupport"]),
+        .testTarget(name: "ScionModelsTests", dependencies: ["ScionModels", "ScionTestSupport"]),
         .testTarget(name: "ScionCLITests"),
     ],
     swiftLanguageModes: [.v6]

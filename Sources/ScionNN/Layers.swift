@@ -1,0 +1,126 @@
+// The basic layers, keyed as in transformers: Linear (nn.Linear [out, in], or GPT-2's Conv1D
+// [in, out] kept as stored), Embedding, LayerNorm and RMSNorm. Weights may be dense parameters or
+// quantized blocks (`Weight`); the forward pass picks the kernel.
+
+import Foundation
+import ScionTensor
+
+/// How a linear layer's weight is stored.
+public enum WeightLayout: Sendable {
+    /// [out, in], torch.nn.Linear.
+    case outIn
+    /// [in, out], GPT-2's Conv1D.
+    case inOut
+}
+
+/// A layer's weight: a dense parameter or quantized blocks.
+public enum Weight {
+    case dense(Parameter)
+    case quantized(QuantizedMatrix)
+
+    /// The module entry for this weight under `key`.
+    public func entry(_ key: String) -> ModuleEntry {
+        switch self {
+        case .dense(let p): return .parameter(key, p)
+        case .quantized(let q): return .quantized(key, q)
+        }
+    }
+
+    /// The dense parameter, if dense.
+    public var parameter: Parameter? { if case .dense(let p) = self { return p } else { return nil } }
+}
+
+/// y = x·Wᵀ + b (or x·W + b for the [in, out] layout).
+public final class Linear: Module {
+    public var weight: Weight
+    public let bias: Parameter?
+    public let layout: WeightLayout
+    public let inFeatures: Int, outFeatures: Int
+
+    /// A zero-initialized layer (loaders fill it; initializers live in the model files).
+    public init(inFeatures: Int, outFeatures: Int, bias: Bool = true, layout: WeightLayout = .outIn) {
+        self.inFeatures = inFeatures; self.outFeatures = outFeatures; self.layout = layout
+        weight = .dense(Parameter(Tensor.zeros(layout == .outIn ? [outFeatures, inFeatures] : [inFeatures, outFeatures])))
+        self.bias = bias ? Parameter(Tensor.zeros([outFeatures])) : nil
+    }
+
+    public var entries: [ModuleEntry] {
+        [weight.entry("weight")] + (bias.map { [ModuleEntry.parameter("bias", $0)] } ?? [])
+    }
+
+    /// Applies the layer to x [..., in] → [..., out].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition(x.shape.last == inFeatures, "Linear: input \(x.shape) for in_features \(inFeatures)")
+        var y: Tensor
+        switch weight {
+        case .dense(let p):
+            y = layout == .outIn ? x.matmul(p.value.matrixTransposed) : x.matmul(p.value)
+        case .quantized(let q):
+            let lead = Array(x.shape.dropLast())
+            y = q.matmulTransposed(x.reshaped([-1, inFeatures])).reshaped(lead + [outFeatures])
+        }
+        if let bias { y = y + bias.value }
+        return y
+    }
+}
+
+/// Token embedding lookup: ids [...] → [..., dim].
+public final class Embedding: Module {
+    public var weight: Weight
+    public let count: Int, dimension: Int
+
+    public init(count: Int, dimension: Int) {
+        self.count = count; self.dimension = dimension
+        weight = .dense(Parameter(Tensor.zeros([count, dimension])))
+    }
+
+    public var entries: [ModuleEntry] { [weight.entry("weight")] }
+
+    /// Looks up integer ids of any shape.
+    public func callAsFunction(_ ids: Tensor) -> Tensor {
+        precondition(ids.dtype.isInteger, "Embedding: ids must be integers, got \(ids.dtype)")
+        let flat = ids.reshaped([-1])
+        let rows: Tensor
+        switch weight {
+        case .dense(let p): rows = p.value.indexSelect(axis: 0, index: flat)
+        case .quantized(let q):
+            let idx = flat.ints()
+            precondition(idx.allSatisfy { $0 >= 0 && $0 < count }, "Embedding: id out of range 0..<\(count)")
+            rows = q.gatherRows(idx)
+        }
+        return rows.reshaped(ids.shape + [dimension])
+    }
+}
+
+/// torch.nn.LayerNorm over the last axis.
+public final class LayerNorm: Module {
+    public let weight: Parameter, bias: Parameter?
+    public let eps: Double
+
+    public init(dimension: Int, eps: Double = 1e-5, bias: Bool = true) {
+        weight = Parameter(Tensor.ones([dimension]))
+        self.bias = bias ? Parameter(Tensor.zeros([dimension])) : nil
+        self.eps = eps
+    }
+
+    public var entries: [ModuleEntry] {
+        [.parameter("weight", weight)] + (bias.map { [ModuleEntry.parameter("bias", $0)] } ?? [])
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight.value, bias: bias?.value, eps: eps) }
+}
+
+/// RMS norm as in HF LlamaRMSNorm: x / √(mean(x²) + ε) · weight.
+public final class RMSNorm: Module {
+    public let weight: Parameter
+    public let eps: Double
+
+    public init(dimension: Int, eps: Double = 1e-6) {
+        weight = Parameter(Tensor.ones([dimension]))
+        self.eps = eps
+    }
+
+    public var entries: [ModuleEntry] { [.parameter("weight", weight)] }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.rmsNorm(weight: weight.value, eps: eps) }
+}
