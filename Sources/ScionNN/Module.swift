@@ -63,6 +63,9 @@ public enum ModuleError: Error, Equatable, CustomStringConvertible {
 
     public struct ShapeMismatch: Equatable, Sendable {
         public var key: String, expected: [Int], actual: [Int]
+        public init(key: String, expected: [Int], actual: [Int]) {
+            self.key = key; self.expected = expected; self.actual = actual
+        }
     }
 
     public var description: String {
