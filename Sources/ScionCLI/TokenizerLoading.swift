@@ -3,6 +3,7 @@
 
 import Foundation
 import ScionCheckpoint
+import ScionModels
 import ScionTokenizers
 
 /// A path given on the command line that does not hold a usable tokenizer.
@@ -35,29 +36,7 @@ enum TokenizerLoading {
         return (try? h.read(upToCount: 4)) == Data("GGUF".utf8)
     }
 
-    /// The GGUF `tokenizer.ggml.*` keys as tokenizer metadata.
-    static func metadata(of file: GGUFFile) throws -> GGUFTokenizerMetadata {
-        let m = file.metadata
-        guard let model = m["tokenizer.ggml.model"]?.stringValue else {
-            throw CLIError("\(file.path): no tokenizer.ggml.model in the GGUF metadata")
-        }
-        guard let tokens = m["tokenizer.ggml.tokens"]?.arrayValue?.compactMap({ $0.stringValue }) else {
-            throw CLIError("\(file.path): no tokenizer.ggml.tokens in the GGUF metadata")
-        }
-        func int(_ k: String) -> Int? { m[k]?.intValue }
-        return GGUFTokenizerMetadata(
-            model: model, pre: m["tokenizer.ggml.pre"]?.stringValue, tokens: tokens,
-            tokenTypes: m["tokenizer.ggml.token_type"]?.arrayValue?.compactMap { $0.intValue.map(Int32.init) },
-            merges: m["tokenizer.ggml.merges"]?.arrayValue?.compactMap { $0.stringValue },
-            scores: m["tokenizer.ggml.scores"]?.arrayValue?.compactMap { $0.doubleValue.map(Float.init) },
-            bosTokenID: int("tokenizer.ggml.bos_token_id"), eosTokenID: int("tokenizer.ggml.eos_token_id"),
-            unknownTokenID: int("tokenizer.ggml.unknown_token_id"), paddingTokenID: int("tokenizer.ggml.padding_token_id"),
-            addBOS: m["tokenizer.ggml.add_bos_token"]?.boolValue ?? false,
-            addEOS: m["tokenizer.ggml.add_eos_token"]?.boolValue ?? false,
-            addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.boolValue ?? false)
-    }
-
     static func fromGGUF(_ file: GGUFFile) throws -> Tokenizer {
-        try Tokenizer(gguf: metadata(of: file))
+        try Tokenizer(gguf: GGUFTokenizerLoading.metadata(of: file))
     }
 }

@@ -1,0 +1,21 @@
+// The architecture registry: which `model_type` (HF config.json) or `general.architecture` (GGUF)
+// builds which model. One explicit list, no import-time side effects.
+
+import Foundation
+import ScionCheckpoint
+import ScionNN
+
+/// Builds models from checkpoints by architecture name.
+public enum Architectures {
+    /// Causal LMs from HF folders, by `model_type`.
+    static let causalFromFolder: [String: @Sendable (HFFolder) throws -> any LanguageModel] = [:]
+    /// Causal LMs from GGUF files, by `general.architecture`.
+    static let causalFromGGUF: [String: @Sendable (GGUFFile) throws -> any LanguageModel] = [:]
+    /// Encoders from HF folders, by `model_type`.
+    static let encodersFromFolder: [String: @Sendable (HFFolder) throws -> any EncoderModel] = [:]
+
+    /// Every supported architecture name.
+    public static var supported: [String] {
+        Array(Set(causalFromFolder.keys).union(encodersFromFolder.keys).union(causalFromGGUF.keys.map { "\($0) (GGUF)" })).sorted()
+    }
+}
