@@ -104,24 +104,213 @@ public final class QuantizedMatrix: @unchecked Sendable {
         return Tensor(values, shape: [indices.count, columns])
     }
 
-    /// x [N, columns] × Wᵀ → [N, rows], dequantizing a block of rows at a time (never the whole matrix).
+    /// A copy whose row `i` is this matrix's row `order[i]`, still quantized (blocks are copied, not
+    /// dequantized). Rows are independent, so this is exact; GGUF Q/K un-permutation uses it.
+    public func rowsPermuted(_ order: [Int]) -> QuantizedMatrix {
+        precondition(order.count == rows && order.allSatisfy { $0 >= 0 && $0 < rows },
+                     "QuantizedMatrix.rowsPermuted: \(order.count) indices for \(rows) rows")
+        let s = Storage(byteCount: max(1, byteCount))
+        for (i, r) in order.enumerated() {
+            (s.pointer + i * rowBytes).copyMemory(from: rowPointer(r), byteCount: rowBytes)
+        }
+        // Same format and shape over a buffer of exactly the right size: cannot fail.
+        return try! QuantizedMatrix(format: format, rows: rows, columns: columns, storage: s, byteOffset: 0)
+    }
+
+    /// Inputs with at most this many rows use the fused dequantize-dot kernel; more rows dequantize
+    /// tiles of weights and call the BLAS GEMM (measured crossover on the project's machine: see
+    /// QuantizedMatmulTests / the decode measurement in the llama report).
+    public static let fusedRowLimit = 4
+
+    /// x [N, columns] × Wᵀ → [N, rows] without dequantizing the whole matrix.
+    ///
+    /// Small N (decoding) runs a fused dequantize-dot per weight row, split over threads by rows;
+    /// each output element is computed by one thread in a fixed order, so results do not depend on
+    /// the thread count. Large N (prefill) dequantizes tiles of rows and multiplies them with GEMM.
     public func matmulTransposed(_ x: Tensor) -> Tensor {
         precondition(x.rank == 2 && x.shape[1] == columns && x.dtype == .float32,
                      "QuantizedMatrix.matmul: input \(x.shape) (\(x.dtype)) for weight [\(rows), \(columns)]")
         let n = x.shape[0]
-        let tile = 128
+        if n == 0 || rows == 0 { return Tensor.zeros([n, rows]) }
+        if n <= Self.fusedRowLimit { return fusedMatmul(x.contiguous(), n: n) }
+        return tiledMatmul(x, n: n)
+    }
+
+    /// Prefill path: dequantize `tile` rows at a time (in parallel) and multiply with GEMM.
+    func tiledMatmul(_ x: Tensor, n: Int) -> Tensor {
+        let tile = max(64, min(rows, (1 << 20) / max(columns, 1)))   // ≤ ~4 MB of f32 per tile
         var parts: [Tensor] = []
         var r0 = 0
         while r0 < rows {
             let r1 = min(rows, r0 + tile)
-            var w = [Float](repeating: 0, count: (r1 - r0) * columns)
-            w.withUnsafeMutableBufferPointer { buf in
-                for r in r0..<r1 { dequantizeRow(r, into: buf.baseAddress! + (r - r0) * columns) }
+            let s = Storage(byteCount: (r1 - r0) * columns * 4)
+            let base = UnsafeSendablePointer(s.pointer.assumingMemoryBound(to: Float.self))
+            Self.parallelRows(r1 - r0) { range in
+                for r in range { self.dequantizeRow(r0 + r, into: base.pointer + r * self.columns) }
             }
-            parts.append(x.matmul(Tensor(w, shape: [r1 - r0, columns]).matrixTransposed))   // [N, tile]
+            // The storage has exactly the tile's bytes, so the view cannot fail.
+            let w = try! Tensor(storage: s, byteOffset: 0, shape: [r1 - r0, columns], dtype: .float32)
+            parts.append(x.matmul(w.matrixTransposed))   // [N, tile]
             r0 = r1
         }
-        if parts.isEmpty { return Tensor.zeros([n, 0]) }
         return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 1)
     }
+
+    /// Decode path: y[i, r] = Σ_b d_b · (q_b · x_i,b) (+ m_b · Σ x_i,b for Q4_1), SIMD over each block.
+    func fusedMatmul(_ x: Tensor, n: Int) -> Tensor {
+        let blocks = columns / 32
+        let out = Storage(byteCount: n * rows * 4)
+        let o = UnsafeSendablePointer(out.pointer.assumingMemoryBound(to: Float.self))
+        withExtendedLifetime(x) {
+            let xp = UnsafeSendablePointer((x.storage.pointer + x.offset * 4).assumingMemoryBound(to: Float.self))
+            // Per (input row, block) sums of x, for the Q4_1 minimum and the Q4_0 offset.
+            var xsum = [Float](repeating: 0, count: n * blocks)
+            for i in 0..<n {
+                for b in 0..<blocks {
+                    var s: Float = 0
+                    for j in 0..<32 { s += xp.pointer[i * columns + b * 32 + j] }
+                    xsum[i * blocks + b] = s
+                }
+            }
+            xsum.withUnsafeBufferPointer { sums in
+                let sp = UnsafeSendablePointer(UnsafeMutablePointer(mutating: sums.baseAddress!))
+                switch format {
+                case .q8_0: fusedRows(Q8_0Kernel.self, x: xp.pointer, sums: sp.pointer, n: n, out: o.pointer)
+                case .q4_0: fusedRows(Q4_0Kernel.self, x: xp.pointer, sums: sp.pointer, n: n, out: o.pointer)
+                case .q4_1: fusedRows(Q4_1Kernel.self, x: xp.pointer, sums: sp.pointer, n: n, out: o.pointer)
+                }
+            }
+        }
+        // Exactly n·rows floats: cannot fail.
+        return try! Tensor(storage: out, byteOffset: 0, shape: [n, rows], dtype: .float32)
+    }
+
+    func fusedRows<K: BlockKernel>(_: K.Type, x: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
+                                   n: Int, out: UnsafeMutablePointer<Float>) {
+        let blocks = columns / 32, cols = columns, bytes = K.blockBytes, rowBytes = self.rowBytes
+        let base = UnsafeRawPointer(storage.pointer + byteOffset)
+        let xs = UnsafeSendablePointer(x), ss = UnsafeSendablePointer(sums), os = UnsafeSendablePointer(out)
+        let basePtr = UnsafeSendableRawPointer(base)
+        Self.parallelRows(rows) { range in
+            let x = UnsafeRawPointer(xs.pointer), sums = ss.pointer, out = os.pointer
+            if n == 1 {
+                for r in range {
+                    let row = basePtr.pointer + r * rowBytes
+                    var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+                    var offset: Float = 0
+                    for b in 0..<blocks {
+                        let (w0, w1, w2, w3, d, m) = K.decode(row + b * bytes)
+                        let xb = x + b * 128
+                        let p: SIMD8<Float> = w0 * xb.loadUnaligned(as: SIMD8<Float>.self)
+                            + w1 * xb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+                        let q: SIMD8<Float> = w2 * xb.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+                            + w3 * xb.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+                        acc0 += d * p
+                        acc1 += d * q
+                        offset += m * sums[b]
+                    }
+                    out[r] = (acc0 + acc1).sum() + offset
+                }
+                return
+            }
+            var acc = [SIMD8<Float>](repeating: SIMD8<Float>(), count: n)
+            var offsets = [Float](repeating: 0, count: n)
+            for r in range {
+                let row = basePtr.pointer + r * rowBytes
+                for i in 0..<n { acc[i] = SIMD8<Float>(); offsets[i] = 0 }
+                for b in 0..<blocks {
+                    let (w0, w1, w2, w3, d, m) = K.decode(row + b * bytes)
+                    for i in 0..<n {
+                        let xb = x + (i * cols + b * 32) * 4
+                        let p: SIMD8<Float> = w0 * xb.loadUnaligned(as: SIMD8<Float>.self)
+                            + w1 * xb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+                        let q: SIMD8<Float> = w2 * xb.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+                            + w3 * xb.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+                        acc[i] += d * (p + q)
+                        offsets[i] += m * sums[i * blocks + b]
+                    }
+                }
+                for i in 0..<n { out[i * self.rows + r] = acc[i].sum() + offsets[i] }
+            }
+        }
+    }
+
+    /// Splits `count` rows into contiguous chunks over ``ComputeSettings/threadCount`` threads.
+    static func parallelRows(_ count: Int, _ body: (Range<Int>) -> Void) {
+        let threads = ComputeSettings.threadCount
+        let chunks = min(threads, max(1, count / 16))
+        if chunks <= 1 { body(0..<count); return }
+        withoutActuallyEscaping(body) { body in
+            let box = UnsafeSendableClosure(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                box.body(count * c / chunks..<count * (c + 1) / chunks)
+            }
+        }
+    }
+}
+
+/// Decodes one block into 32 unscaled weights (4 × SIMD8), its scale d and its additive term m, so
+/// that a block's contribution to a dot product is d · (w · x) + m · Σx.
+protocol BlockKernel {
+    static var blockBytes: Int { get }
+    static func decode(_ p: UnsafeRawPointer)
+        -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, Float, Float)
+}
+
+@inline(__always) private func halfAt(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
+    HalfConversion.float(fromHalf: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+}
+
+@inline(__always) private func floats(_ v: SIMD8<UInt8>) -> SIMD8<Float> {
+    SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: v))
+}
+
+enum Q8_0Kernel: BlockKernel {
+    static var blockBytes: Int { 34 }
+    @inline(__always)
+    static func decode(_ p: UnsafeRawPointer) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, Float, Float) {
+        let q = p.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self)
+        func f(_ v: SIMD8<Int8>) -> SIMD8<Float> { SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: v)) }
+        return (f(q.lowHalf.lowHalf), f(q.lowHalf.highHalf), f(q.highHalf.lowHalf), f(q.highHalf.highHalf),
+                halfAt(p, 0), 0)
+    }
+}
+
+enum Q4_0Kernel: BlockKernel {
+    static var blockBytes: Int { 18 }
+    @inline(__always)
+    static func decode(_ p: UnsafeRawPointer) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, Float, Float) {
+        let q = p.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
+        let lo = q & 0x0F, hi = q &>> 4
+        let d = halfAt(p, 0)
+        // x = d·(nibble − 8): the −8·d·Σx term goes into m, with Σx supplied by the caller.
+        return (floats(lo.lowHalf), floats(lo.highHalf), floats(hi.lowHalf), floats(hi.highHalf), d, -8 * d)
+    }
+}
+
+enum Q4_1Kernel: BlockKernel {
+    static var blockBytes: Int { 20 }
+    @inline(__always)
+    static func decode(_ p: UnsafeRawPointer) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, Float, Float) {
+        let q = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+        let lo = q & 0x0F, hi = q &>> 4
+        return (floats(lo.lowHalf), floats(lo.highHalf), floats(hi.lowHalf), floats(hi.highHalf),
+                halfAt(p, 0), halfAt(p, 2))
+    }
+}
+
+/// Pointers carried into `concurrentPerform`; the kernels write disjoint rows.
+struct UnsafeSendablePointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
+}
+
+struct UnsafeSendableRawPointer: @unchecked Sendable {
+    let pointer: UnsafeRawPointer
+    init(_ pointer: UnsafeRawPointer) { self.pointer = pointer }
+}
+
+struct UnsafeSendableClosure<Body>: @unchecked Sendable {
+    let body: Body
+    init(_ body: Body) { self.body = body }
 }
