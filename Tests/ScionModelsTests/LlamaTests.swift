@@ -221,10 +221,11 @@ struct SmolLM2Tests {
         #expect(dense < 1_000_000, "dense bytes \(dense)")
         #expect(quantized < model.numberOfParameters * 4 / 5, "quantized bytes \(quantized)")
 
-        // Logits at chosen positions. Scion multiplies the quantized blocks directly (d·Σq·x) while
-        // transformers multiplies float32 dequantized weights: the same values rounded in a different
-        // order. Over 30 layers that gives |Δ| ≈ 1e-3 on logits of magnitude ~20 (measured 1e-3–4e-3);
-        // 2e-2 absolute still catches any layout or RoPE error, which moves logits by whole units.
+        // Logits at chosen positions. Scion multiplies the quantized blocks directly (d·Σq·x, or tiles
+        // dequantized for GEMM) while transformers multiplies float32 dequantized weights: the same
+        // products rounded in another order. Measured max |Δ| 3.1e-5 over 30 layers on logits of
+        // magnitude ~20; 1e-3 leaves 30× margin and still catches any layout or RoPE error, which
+        // moves logits by whole units (FORMATS.md §3).
         let cases = try #require(e["cases"] as? [[String: Any]])
         var worst = 0.0
         for c in cases.prefix(2) {
@@ -239,7 +240,7 @@ struct SmolLM2Tests {
             }
         }
         print("SmolLM2 logits max |Δ| \(worst)")
-        #expect(worst < 2e-2)
+        #expect(worst < 1e-3)
 
         // Perplexity of the paragraph: mean NLL of each next token.
         let pids = LlamaFixtures.ints(e["perplexity_ids"])
@@ -250,10 +251,16 @@ struct SmolLM2Tests {
         nll /= Double(pids.count - 1)
         let want = try #require(e["mean_nll"] as? Double)
         print("SmolLM2 mean NLL \(nll) vs transformers \(want) (perplexity \(exp(nll)) vs \(exp(want)))")
-        #expect(abs(nll - want) < 1e-3)
+        #expect(abs(nll - want) < 1e-4)   // measured 8e-6
 
-        // Greedy generation (the first 6 of the fixture's tokens keeps the debug-build test short).
-        let gen = LlamaFixtures.greedy(model, prompt: LlamaFixtures.ints(e["generate_prompt_ids"]), newTokens: 6)
-        #expect(gen == Array(LlamaFixtures.ints(e["generated"]).prefix(6)))
+        // Greedy generation: all 12 fixture tokens in release; 4 in debug builds, where unoptimized
+        // SIMD makes each decoded token take seconds.
+        #if DEBUG
+        let count = 4
+        #else
+        let count = 12
+        #endif
+        let gen = LlamaFixtures.greedy(model, prompt: LlamaFixtures.ints(e["generate_prompt_ids"]), newTokens: count)
+        #expect(gen == Array(LlamaFixtures.ints(e["generated"]).prefix(count)))
     }
 }
