@@ -188,7 +188,7 @@ public final class TokenCache: TokenizedCorpus {
         }
         let elementType = options.elementType ?? (tokenizer.vocabularySize <= 65536 ? .uint16 : .uint32)
         let tokenizerHash = DocumentTokenizer.fingerprint(of: tokenizer)
-        var files: [(DataSource, URL, Data)] = []
+        var files: [(source: DataSource, url: URL, hash: String)] = []
         var fileRecords: [TokenCacheIndex.SourceFile] = []
         var h = StableHash()
         h.update("scion-token-cache \(formatVersion) \(elementType.rawValue) \(tokenizerHash)\n")
@@ -200,7 +200,7 @@ public final class TokenCache: TokenizedCorpus {
                 let record = TokenCacheIndex.SourceFile(path: file.path, byteCount: data.count, hash: StableHash.of(data))
                 h.update("file \(record.path) \(record.byteCount) \(record.hash)\n")
                 fileRecords.append(record)
-                files.append((source, file, data))
+                files.append((source, file, record.hash))
             }
         }
         let fingerprint = h.finalize()
@@ -211,7 +211,12 @@ public final class TokenCache: TokenizedCorpus {
         var writer = try ShardWriter(directory: directory, elementType: elementType,
                                      shardTokenCount: options.shardTokenCount,
                                      writesMask: sources.contains { $0.hasUnsupervisedTokens })
-        for (source, file, data) in files {
+        // Files are read again one at a time, so a large corpus is never in memory at once.
+        for (source, file, hash) in files {
+            let data = try SourceReader.readFile(file)
+            guard StableHash.of(data) == hash else {
+                throw DataError.unreadable(path: file.path, reason: "changed while the cache was being built")
+            }
             var failure: Error?
             try SourceReader.documents(in: data, path: file.path, source: source, chatTemplate: chatTemplate) { doc in
                 guard failure == nil else { return }
