@@ -251,7 +251,7 @@ public enum ChatRendering {
 
     /// The conversation as a document with the assistant turns supervised.
     ///
-    /// - Throws: ``ChatTemplateError`` from rendering, or an error when the template's renders
+    /// - Throws: `ChatTemplateError` from rendering, or an error when the template's renders
     ///   are not prefix-stable.
     public static func document(messages: [ChatMessage], template: ChatTemplate) throws -> TextDocument {
         var segments: [TextSegment] = []

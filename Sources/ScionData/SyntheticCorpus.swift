@@ -158,7 +158,7 @@ public enum SyntheticCorpus {
     /// can be smaller than asked.
     ///
     /// - Parameter vocabularySize: The target vocabulary size (at least 257).
-    /// - Throws: ``TokenizerError`` from the trainer.
+    /// - Throws: `TokenizerError` from the trainer.
     public static func tokenizer(vocabularySize: Int = 512) throws -> Tokenizer {
         let texts = generate(documents: 1000, seed: 0x5C10)
         return try BPETrainer(vocabularySize: vocabularySize, specialTokens: [endOfText]).train(on: texts)

@@ -1,6 +1,7 @@
 // TokenCache: build, reuse, rebuild on change, id types and shard spanning, typed input errors.
 
 import Foundation
+import ScionTokenizers
 import Testing
 
 @testable import ScionData
@@ -39,6 +40,10 @@ import Testing
         let names = Set(try FileManager.default.contentsOfDirectory(atPath: cacheDir.path))
         let named = Set(third.index.shards.map(\.tokens) + [third.index.documents, "index.json"])
         #expect(names == named)
+        // A different tokenizer is a different cache.
+        let other = try BPETrainer(vocabularySize: 280, specialTokens: ["<|endoftext|>"]).train(on: texts)
+        let retokenized = try TokenCache.prepare(sources: sources, tokenizer: other, directory: cacheDir)
+        #expect(retokenized.wasBuilt && retokenized.document(0).ids == other.tokenIDs("The cat sees a dog."))
         // A different splitting option is a different cache too.
         let whole = try TokenCache.prepare(sources: [.text(text), .jsonl(jsonl)], tokenizer: tok, directory: cacheDir)
         #expect(whole.wasBuilt && whole.documentCount == 2)
@@ -68,6 +73,18 @@ import Testing
         }
         let reopened = try TokenCache.open(directory: cache.directory)
         #expect(reopened.document(5) == cache.document(5))
+    }
+
+    @Test func foldersAreReadInPathOrderSkippingHiddenFiles() throws {
+        let dir = try TestData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        try TestData.write("second\n\n  \nthird\r\nstill third", to: dir.appendingPathComponent("sub/b.txt"))
+        try TestData.write("first", to: dir.appendingPathComponent("a.txt"))
+        try TestData.write("hidden", to: dir.appendingPathComponent(".hidden.txt"))
+        let docs = try SourceReader.documents(of: .text(dir, splitting: .blankLines))
+        #expect(docs.map { $0.segments.map(\.text).joined() } == ["first", "second", "third\r\nstill third"])
+        #expect(try SourceReader.documents(of: .text(dir)).count == 2)
     }
 
     @Test func automaticIDTypeIsUInt16ForSmallVocabularies() throws {
