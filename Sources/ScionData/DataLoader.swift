@@ -47,6 +47,23 @@ public struct Batch: Sendable, Equatable {
     public var lossMask: Tensor {
         Tensor(targetIDs.map { $0 == PackingOptions.ignoreIndex ? 0 : 1 }, shape: [batchSize, sequenceLength])
     }
+    /// A boolean attention mask [B, 1, T, T] that is true where query and key lie in the same
+    /// document (segment), or `nil` without document-boundary reset.
+    ///
+    /// Pass it as `mask:` to `Tensor.scaledDotProductAttention` together with `causal: true`, so
+    /// each token attends only to earlier tokens of its own document.
+    public var sameDocumentMask: Tensor? {
+        guard let seg = segmentIDValues else { return nil }
+        let t = sequenceLength
+        var values = [Double](repeating: 0, count: batchSize * t * t)
+        for b in 0..<batchSize {
+            for i in 0..<t {
+                for j in 0..<t where seg[b * t + i] == seg[b * t + j] { values[(b * t + i) * t + j] = 1 }
+            }
+        }
+        return Tensor(doubles: values, shape: [batchSize, 1, t, t], dtype: .bool)
+    }
+
     /// The number of targets that count in the loss.
     public var supervisedTargetCount: Int { targetIDs.reduce(0) { $0 + ($1 == PackingOptions.ignoreIndex ? 0 : 1) } }
 }

@@ -51,6 +51,10 @@ import Testing
         #expect(batch.segmentIDValues == [0, 0, 0, 0, 0, 0, 0, 1])
         #expect(batch.positionIDValues == [0, 1, 2, 3, 0, 1, 2, 0])
         #expect(batch.segmentIDs?.shape == [2, 4])
+        let mask = try #require(batch.sameDocumentMask)
+        #expect(mask.shape == [2, 1, 4, 4] && mask.dtype == .bool)
+        // Row 1: positions 0–2 are one document, position 3 another.
+        #expect(Array(mask.ints()[16...]) == [1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 1])
         // A row that starts mid-document restarts its positions at 0.
         var mid = try SequenceStream(corpus: TestData.corpus([[1, 2, 3, 4, 5, 6, 7]]),
                                      options: PackingOptions(sequenceLength: 3, eosTokenID: 0,
