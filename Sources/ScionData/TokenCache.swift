@@ -376,8 +376,9 @@ struct ShardWriter {
         try write(tokenBuffer, name: tokensName)
         var maskName: String?
         if writesMask {
-            maskName = "mask-\(buildID)-\(n).bin"
-            try write(maskBuffer, name: maskName!)
+            let name = "mask-\(buildID)-\(n).bin"
+            try write(maskBuffer, name: name)
+            maskName = name
         }
         shards.append(.init(tokens: tokensName, mask: maskName, tokenCount: bufferedTokens))
         tokenBuffer = Data()

@@ -18,7 +18,6 @@ enum TestData {
     /// A small byte-level BPE tokenizer with `<|endoftext|>` (0), `<|im_start|>` (1), `<|im_end|>` (2).
     static let tokenizer: Tokenizer = {
         let texts = SyntheticCorpus.generate(documents: 200, seed: 9) + ["user assistant system Hi! Bye. Q: A:"]
-        // swiftlint:disable:next force_try
         return try! BPETrainer(vocabularySize: 320, specialTokens: ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
             .train(on: texts)
     }()
