@@ -280,3 +280,17 @@ private struct GPT2Expected: Decodable {
         #expect(grads[m.transformer.wte.weight.parameter!.value] != nil)
     }
 }
+
+/// Writes Scion-saved GPT-2, BERT and BERT-MLM folders for Scripts/fixtures/check_saved_models.py,
+/// which loads them in transformers (only when SCION_MODEL_SAVE_DIR is set).
+@Suite struct SavedModelsForTransformers {
+    static var directory: String? { ProcessInfo.processInfo.environment["SCION_MODEL_SAVE_DIR"] }
+
+    @Test(.enabled(if: directory != nil, "set SCION_MODEL_SAVE_DIR to write folders for check_saved_models.py"))
+    func saveFoldersForGPT2AndBERT() throws {
+        let dir = try #require(Self.directory)
+        try GPT2LMHeadModel.load(folder: HFFolder(path: TinyModelFixtures.path("gpt2"))).save(to: dir + "/gpt2", overwrite: true)
+        try BertModel.load(folder: HFFolder(path: TinyModelFixtures.path("bert"))).save(to: dir + "/bert", overwrite: true)
+        try BertForMaskedLM.load(folder: HFFolder(path: TinyModelFixtures.path("bert_mlm"))).save(to: dir + "/bert_mlm", overwrite: true)
+    }
+}
