@@ -8,11 +8,15 @@ import ScionNN
 /// Builds models from checkpoints by architecture name.
 public enum Architectures {
     /// Causal LMs from HF folders, by `model_type`.
-    static let causalFromFolder: [String: @Sendable (HFFolder) throws -> any LanguageModel] = [:]
+    static let causalFromFolder: [String: @Sendable (HFFolder) throws -> any LanguageModel] = [
+        "gpt2": { try GPT2LMHeadModel.load(folder: $0) },
+    ]
     /// Causal LMs from GGUF files, by `general.architecture`.
     static let causalFromGGUF: [String: @Sendable (GGUFFile) throws -> any LanguageModel] = [:]
     /// Encoders from HF folders, by `model_type`.
-    static let encodersFromFolder: [String: @Sendable (HFFolder) throws -> any EncoderModel] = [:]
+    static let encodersFromFolder: [String: @Sendable (HFFolder) throws -> any EncoderModel] = [
+        "bert": { try BertModel.load(folder: $0) },
+    ]
 
     /// Every supported architecture name.
     public static var supported: [String] {
