@@ -1,6 +1,7 @@
 // `scion-bench decode`: one GPT-2-124M-shaped fp32 decode step (B=1, T=1) at a given context —
 // the per-layer matmuls, attention over a KV-cache view and the 50257-wide head — and attention
-// alone reading the cache view in place vs copying it first (what `contiguous()` used to cost).
+// alone reading the cache view in place vs copying it first (what `contiguous()` used to cost),
+// and the M = 1 matmuls (head, QKV) on their own.
 
 import Foundation
 import ScionTensor
@@ -39,6 +40,10 @@ import ScionTensor
                 }
                 _ = x.matmul(head.matrixTransposed)                                 // [1, V]
             } * 1000
+            let headMs = median(runs) { _ = x0.matmul(head.matrixTransposed) } * 1000
+            let qkvMs = median(runs) { for l in 0..<layers { _ = x0.matmul(wqkv[l]) } } * 1000
+            // NOTE: M = 1 matmuls bound the step: sgemm packs the whole weight for one row.
+            print(String(format: "  (head [1,768]×[768,50257] %.1f ms; 12 qkv [1,768]×[768,2304] %.1f ms)", headMs, qkvMs))
             let q = Tensor.normal([1, h, 1, d], generator: &g)
             let (inPlace, copied) = pairedMedians(runs, {
                 for l in 0..<layers { _ = attention(l, q, copy: false) }

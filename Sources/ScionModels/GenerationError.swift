@@ -16,6 +16,7 @@ public enum GenerationError: Error, Equatable, Sendable, CustomStringConvertible
     /// Too few tokens to score: perplexity needs at least two.
     case sequenceTooShort(tokens: Int)
 
+    /// A one-line explanation naming the offending value.
     public var description: String {
         switch self {
         case .promptTooLong(let tokens, let limit):
