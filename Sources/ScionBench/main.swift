@@ -3,7 +3,8 @@
 //   gemm       Tensor.matmul vs calling cblas_sgemm directly, transformer shapes and backward shapes
 //   attention  fused vs composite attention, forward+backward: time and peak tensor memory
 //   kernels    softmax, layer norm, GELU, cross-entropy over a 50257 vocabulary: GB/s vs memcpy
-// Usage: swift run -c release scion-bench [gemm|attention|kernels|all] [--threads N] [--runs N]
+//   decode     a GPT-2-124M-shaped fp32 decode step; attention on a KV-cache view vs a copy
+// Usage: swift run -c release scion-bench [gemm|attention|kernels|decode|all] [--threads N] [--runs N]
 
 import Foundation
 import ScionTensor
@@ -189,8 +190,9 @@ switch which {
 case "gemm": benchGEMM()
 case "attention": benchAttention()
 case "kernels": benchKernels()
+case "decode": benchDecode()
 case "all": benchGEMM(); benchAttention(); benchKernels()
 default:
-    FileHandle.standardError.write(Data("usage: scion-bench [gemm|attention|kernels|all] [--threads N] [--runs N]\n".utf8))
+    FileHandle.standardError.write(Data("usage: scion-bench [gemm|attention|kernels|decode|all] [--threads N] [--runs N]\n".utf8))
     exit(2)
 }

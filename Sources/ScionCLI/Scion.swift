@@ -10,7 +10,8 @@ struct Scion: ParsableCommand {
         commandName: "scion",
         abstract: "Pretrain, grow, adapt, compress and serve transformer language models in Swift.",
         version: ScionVersionInfo.string,
-        subcommands: [DoctorCommand.self, DemoCommand.self, InspectCommand.self, TokenizeCommand.self])
+        subcommands: [DoctorCommand.self, DemoCommand.self, InspectCommand.self, TokenizeCommand.self,
+                      GenerateCommand.self, ChatCommand.self, EvalCommand.self, EmbedCommand.self])
 }
 
 /// Prints a value as pretty, key-sorted JSON on stdout.

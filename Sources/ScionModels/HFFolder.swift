@@ -48,25 +48,38 @@ public struct HFFolder: Sendable {
 
     func configObject() -> [String: Any]? { (try? JSONSerialization.jsonObject(with: configData)) as? [String: Any] }
 
-    /// Decodes config.json into `T` with HF field names (snake_case → camelCase); errors name the field.
+    /// Decodes config.json into `T` with HF field names (snake_case → camelCase); errors name the field
+    /// as config.json spells it (snake_case).
     public func decodeConfig<T: Decodable>(_ type: T.Type) throws -> T {
+        func field(_ path: [any CodingKey]) -> String { path.map { Self.snakeCased($0.stringValue) }.joined(separator: ".") }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         let file = (path as NSString).appendingPathComponent("config.json")
         do {
             return try decoder.decode(T.self, from: configData)
         } catch let DecodingError.keyNotFound(key, _) {
-            throw ModelLoadError.invalidConfig(path: file, field: key.stringValue, reason: "missing")
+            throw ModelLoadError.invalidConfig(path: file, field: field([key]), reason: "missing")
         } catch let DecodingError.typeMismatch(t, ctx) {
-            throw ModelLoadError.invalidConfig(path: file, field: ctx.codingPath.map { $0.stringValue }.joined(separator: "."),
+            throw ModelLoadError.invalidConfig(path: file, field: field(ctx.codingPath),
                                                reason: "expected \(t)")
         } catch let DecodingError.valueNotFound(t, ctx) {
-            throw ModelLoadError.invalidConfig(path: file, field: ctx.codingPath.map { $0.stringValue }.joined(separator: "."),
+            throw ModelLoadError.invalidConfig(path: file, field: field(ctx.codingPath),
                                                reason: "expected \(t), found null")
         } catch let DecodingError.dataCorrupted(ctx) {
-            throw ModelLoadError.invalidConfig(path: file, field: ctx.codingPath.map { $0.stringValue }.joined(separator: "."),
+            throw ModelLoadError.invalidConfig(path: file, field: field(ctx.codingPath),
                                                reason: ctx.debugDescription)
         }
+    }
+
+    /// A Swift property name back in config.json's spelling: "nEmbd" → "n_embd" (the inverse of
+    /// `.convertFromSnakeCase` for HF names).
+    static func snakeCased(_ name: String) -> String {
+        guard name.contains(where: { $0.isUppercase }), !name.contains(" ") else { return name }
+        var out = ""
+        for ch in name {
+            if ch.isUppercase { out += "_" + ch.lowercased() } else { out.append(ch) }
+        }
+        return out
     }
 
     /// Every tensor of the folder's safetensors weights, memory-mapped.

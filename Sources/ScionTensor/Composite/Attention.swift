@@ -33,7 +33,15 @@ extension Tensor {
                 : mask.cast(q.dtype).detached()
             additive = m.expanded(to: [b, h, q.shape[2], s]).detached()
         }
-        let (qc, kc, vc) = (q.contiguous(), k.contiguous(), v.contiguous())
+        // Without gradients, K and V may be any view whose rows are contiguous (a KV-cache slice
+        // [B, Hkv, S, D] of a [B, Hkv, capacity, D] buffer): the kernel takes their batch, head and
+        // row strides, so decoding does not copy the whole cache every step. The backward pass
+        // wants contiguous inputs, so with gradients they are copied as before.
+        let inference = !(q.requiresGradient || k.requiresGradient || v.requiresGradient)
+        func rowsContiguous(_ x: Tensor) -> Bool { x.strides[3] == 1 && x.strides[2] >= x.shape[3] }
+        let kc = inference && rowsContiguous(k) ? k : k.contiguous()
+        let vc = inference && rowsContiguous(v) ? v : v.contiguous()
+        let qc = q.contiguous()
         let opts = AttentionOptions(causal: causal, scale: sc, hasMask: additive != nil)
         let (out, lse) = FusedKernels.attentionForward(qc, kc, vc, additive, opts)
         var saved = [qc.detached(), kc.detached(), vc.detached(), out, lse]
@@ -89,12 +97,17 @@ extension FusedKernels {
     }
 
     /// Geometry shared by forward and backward.
+    /// K and V strides (batch, head, row) come from the tensors: contiguous ones give
+    /// (Hkv·S·D, S·D, D); a KV-cache view gives its buffer's. Q, the output and gradients are contiguous.
     struct AttentionGeometry {
         let b: Int, h: Int, t: Int, d: Int, hkv: Int, s: Int, dv: Int
+        let kBatch: Int, kHead: Int, kRow: Int, vBatch: Int, vHead: Int, vRow: Int
         var group: Int { h / hkv }
         init(_ q: Tensor, _ k: Tensor, _ v: Tensor) {
             b = q.shape[0]; h = q.shape[1]; t = q.shape[2]; d = q.shape[3]
             hkv = k.shape[1]; s = k.shape[2]; dv = v.shape[3]
+            (kBatch, kHead, kRow) = (k.strides[0], k.strides[1], k.strides[2])
+            (vBatch, vHead, vRow) = (v.strides[0], v.strides[1], v.strides[2])
         }
         /// Keys visible to query row `i` (exclusive upper bound).
         func keyLimit(_ i: Int, causal: Bool) -> Int { causal ? Swift.max(0, Swift.min(s, i + (s - t) + 1)) : s }
@@ -106,9 +119,9 @@ extension FusedKernels {
                                                 k: UnsafePointer<T>, mask: Tensor?, scores: UnsafeMutablePointer<T>) {
         let kvh = hi / g.group
         let qp = q + ((bi * g.h + hi) * g.t + r0) * g.d
-        let kp = k + ((bi * g.hkv + kvh) * g.s) * g.d
+        let kp = k + bi * g.kBatch + kvh * g.kHead
         GEMM.run(transA: false, transB: true, m: rows, n: sEff, k: g.d, alpha: T(o.scale), a: qp, lda: g.d,
-                 b: kp, ldb: g.d, beta: 0, c: scores, ldc: sEff)
+                 b: kp, ldb: g.kRow, beta: 0, c: scores, ldc: sEff)
         if let mask {
             let mp = mask.storage.pointer.assumingMemoryBound(to: T.self)
             let st = mask.strides
@@ -173,7 +186,7 @@ extension FusedKernels {
                             lp[rowBase + r] = m + T.log(sum)
                         }
                         GEMM.run(transA: false, transB: false, m: rows, n: g.dv, k: sEff, alpha: 1, a: scores, lda: sEff,
-                                 b: vp + (bi * g.hkv + kvh) * g.s * g.dv, ldb: g.dv, beta: 0,
+                                 b: vp + bi * g.vBatch + kvh * g.vHead, ldb: g.vRow, beta: 0,
                                  c: op + rowBase * g.dv, ldc: g.dv)
                     }
                 }
