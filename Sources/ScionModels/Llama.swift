@@ -14,6 +14,7 @@ typealias WeightFactory = (_ key: String, _ shape: [Int]) throws -> Weight
 
 /// Self-attention with grouped KV heads (`self_attn`).
 public final class LlamaAttention: Module {
+    /// Projections [H·D, C], [Hkv·D, C], [Hkv·D, C] and [C, H·D].
     public let qProj: Linear, kProj: Linear, vProj: Linear, oProj: Linear
     let heads: Int, kvHeads: Int, headDim: Int
 
@@ -50,6 +51,7 @@ public final class LlamaAttention: Module {
 
 /// SwiGLU feed-forward: down(silu(gate(x)) · up(x)) (`mlp`).
 public final class LlamaMLP: Module {
+    /// Projections [I, C], [I, C] and [C, I].
     public let gateProj: Linear, upProj: Linear, downProj: Linear
 
     init(config c: LlamaConfig, prefix: String, weight: WeightFactory) throws {
@@ -70,7 +72,9 @@ public final class LlamaMLP: Module {
 
 /// One pre-norm decoder block (`model.layers.N`).
 public final class LlamaDecoderLayer: Module {
+    /// Attention and feed-forward sub-blocks.
     public let selfAttn: LlamaAttention, mlp: LlamaMLP
+    /// Pre-attention and pre-MLP RMS norms.
     public let inputLayernorm: RMSNorm, postAttentionLayernorm: RMSNorm
 
     init(config c: LlamaConfig, prefix: String, weight: WeightFactory) throws {
@@ -93,8 +97,11 @@ public final class LlamaDecoderLayer: Module {
 
 /// The decoder stack without the LM head (`model`).
 public final class LlamaModel: Module {
+    /// Token embedding [V, C].
     public let embedTokens: Embedding
+    /// Decoder blocks.
     public let layers: [LlamaDecoderLayer]
+    /// Final RMS norm.
     public let norm: RMSNorm
 
     init(config c: LlamaConfig, weight: WeightFactory) throws {
@@ -133,8 +140,11 @@ struct LlamaRoPE {
 /// `model.embed_tokens.weight` and `lm_head.weight`; the key set then lacks `lm_head.weight`,
 /// as transformers' state dict does on save.
 public final class LlamaForCausalLM: LanguageModel {
+    /// The HF config this model was built from.
     public let config: LlamaConfig
+    /// The decoder stack (`model.`).
     public let model: LlamaModel
+    /// Output projection [V, C] (`lm_head`); shares the embedding's weight when tied.
     public let lmHead: Linear
     let inverseFrequencies: [Double]
 
@@ -168,6 +178,7 @@ public final class LlamaForCausalLM: LanguageModel {
     public var maxPositions: Int { config.maxPositionEmbeddings }
     public var layerCount: Int { config.numHiddenLayers }
 
+    /// A KV cache [B, Hkv, capacity, D] per layer.
     public func makeCache(batchSize: Int, capacity: Int) -> KVCache {
         KVCache(layerCount: config.numHiddenLayers, batchSize: batchSize, kvHeads: config.numKeyValueHeads,
                 headDimension: config.headDim, capacity: capacity)
@@ -226,6 +237,8 @@ public final class LlamaForCausalLM: LanguageModel {
         return (x, states)
     }
 
+    /// Logits [B, T, V] for ids [B, T]; with a cache, positions continue from `cache.length`; with a
+    /// mask [B, cached + T] (left padding), positions come from the mask's cumsum as in HF generate().
     public func logits(_ ids: Tensor, cache: KVCache?, attentionMask: Tensor?) -> Tensor {
         lmHead(decode(ids, cache: cache, attentionMask: attentionMask, collect: false).0)   // [B, T, V]
     }

@@ -20,6 +20,7 @@ public struct RopeScaling: Codable, Sendable, Equatable {
     /// Llama 3: the pretraining context length.
     public var originalMaxPositionEmbeddings: Int?
 
+    /// Scaling parameters; only those of `ropeType` are read.
     public init(ropeType: String = "default", factor: Double? = nil, lowFreqFactor: Double? = nil,
                 highFreqFactor: Double? = nil, originalMaxPositionEmbeddings: Int? = nil) {
         self.ropeType = ropeType; self.factor = factor; self.lowFreqFactor = lowFreqFactor
@@ -31,6 +32,7 @@ public struct RopeScaling: Codable, Sendable, Equatable {
         case ropeType, type, factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings, ropeTheta
     }
 
+    /// Decodes `rope_scaling` or `rope_parameters`.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         ropeType = try c.decodeIfPresent(String.self, forKey: .ropeType) ?? c.decodeIfPresent(String.self, forKey: .type) ?? "default"
@@ -40,6 +42,7 @@ public struct RopeScaling: Codable, Sendable, Equatable {
         originalMaxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .originalMaxPositionEmbeddings)
     }
 
+    /// Encodes as `rope_scaling` (legacy form, read by transformers 4.x and 5.x).
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(ropeType, forKey: .ropeType)
@@ -57,20 +60,29 @@ public struct RopeScaling: Codable, Sendable, Equatable {
 public struct LlamaConfig: Codable, Sendable, Equatable {
     /// "llama", "mistral" or "qwen2".
     public var modelType: String
+    /// Vocabulary size V (`vocab_size`).
     public var vocabSize: Int
+    /// Model width C (`hidden_size`).
     public var hiddenSize: Int
+    /// SwiGLU width (`intermediate_size`).
     public var intermediateSize: Int
+    /// Decoder layers (`num_hidden_layers`).
     public var numHiddenLayers: Int
+    /// Query heads H (`num_attention_heads`).
     public var numAttentionHeads: Int
     /// Defaults to `numAttentionHeads` (no GQA).
     public var numKeyValueHeads: Int
     /// Defaults to `hiddenSize / numAttentionHeads`.
     public var headDim: Int
+    /// RMSNorm ε (`rms_norm_eps`).
     public var rmsNormEps: Double
+    /// RoPE base (`rope_theta`, or `rope_parameters.rope_theta` in transformers 5).
     public var ropeTheta: Double
     /// nil = plain RoPE.
     public var ropeScaling: RopeScaling?
+    /// Longest supported context (`max_position_embeddings`).
     public var maxPositionEmbeddings: Int
+    /// Whether `lm_head` reuses the token embedding (`tie_word_embeddings`).
     public var tieWordEmbeddings: Bool
     /// Bias on q/k/v/o (Llama's `attention_bias`). Qwen2 always has q/k/v bias and no o bias.
     public var attentionBias: Bool
@@ -81,6 +93,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     /// Qwen2's `use_sliding_window`.
     public var useSlidingWindow: Bool?
 
+    /// A config from values; omitted fields take transformers' defaults.
     public init(modelType: String = "llama", vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int,
                 numAttentionHeads: Int, numKeyValueHeads: Int? = nil, headDim: Int? = nil, rmsNormEps: Double = 1e-6,
                 ropeTheta: Double = 10_000, ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int = 2048,
@@ -115,6 +128,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
 
     private struct RopeTheta: Decodable { var ropeTheta: Double? }
 
+    /// Decodes config.json (with `.convertFromSnakeCase`); missing optional fields take transformers' defaults.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         modelType = try c.decodeIfPresent(String.self, forKey: .modelType) ?? "llama"
@@ -140,6 +154,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         useSlidingWindow = try c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow)
     }
 
+    /// Encodes config.json fields (use `.convertToSnakeCase`), with `architectures` for transformers.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode([modelType == "qwen2" ? "Qwen2ForCausalLM" : modelType == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM"],
