@@ -39,9 +39,14 @@ public enum ModelLoader {
 
     static func loadedWeightBytes(folder: HFFolder) throws -> Int {
         let checkpoint = try SafetensorsCheckpoint(path: folder.path)
-        return checkpoint.files.flatMap { $0.tensors }.reduce(0) { total, t in
-            total + (t.dtype == .f16 || t.dtype == .bf16 ? 2 * t.byteCount : t.byteCount)
+        var total = 0
+        for file in checkpoint.files {
+            for t in file.tensors {
+                let widened = t.dtype == .f16 || t.dtype == .bf16
+                total += widened ? 2 * t.byteCount : t.byteCount
+            }
         }
+        return total
     }
 
     /// Refuses, before anything is built, a model whose weights (plus a tenth for activations and
