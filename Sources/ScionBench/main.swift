@@ -3,7 +3,10 @@
 //   gemm       Tensor.matmul vs calling cblas_sgemm directly, transformer shapes and backward shapes
 //   attention  fused vs composite attention, forward+backward: time and peak tensor memory
 //   kernels    softmax, layer norm, GELU, cross-entropy over a 50257 vocabulary: GB/s vs memcpy
-// Usage: swift run -c release scion-bench [gemm|attention|kernels|all] [--threads N] [--runs N]
+//   tokenizers encode MB/s of each tokenizer family vs HF `tokenizers` (TokenizerBench.swift)
+//   safetensors load time of a ~500 MB file: mmap, page touch, full read vs read() and Python (SafetensorsBench.swift)
+// Usage: swift run -c release scion-bench [gemm|attention|kernels|tokenizers|safetensors|all]
+//            [--threads N] [--runs N] [--python PATH] [--text FILE]
 
 import Foundation
 import ScionTensor
@@ -16,6 +19,10 @@ struct BenchOptions {
     var runs = 7
     var threads = [1, 2]
     var which = "all"
+    /// Interpreter for the Python references (tokenizers, safetensors).
+    var python = "python3"
+    /// Text for the tokenizer benchmark (default: corpus.txt repeated to ~2 MB).
+    var text: String?
     init(_ arguments: [String]) {
         var rest: [String] = []
         var i = 0
@@ -23,6 +30,9 @@ struct BenchOptions {
             let a = arguments[i]
             if (a == "--runs" || a == "--threads"), i + 1 < arguments.count, let v = Int(arguments[i + 1]), v > 0 {
                 if a == "--runs" { runs = v } else { threads = [v] }
+                i += 2
+            } else if (a == "--python" || a == "--text"), i + 1 < arguments.count {
+                if a == "--python" { python = arguments[i + 1] } else { text = arguments[i + 1] }
                 i += 2
             } else { rest.append(a); i += 1 }
         }
@@ -189,8 +199,11 @@ switch which {
 case "gemm": benchGEMM()
 case "attention": benchAttention()
 case "kernels": benchKernels()
-case "all": benchGEMM(); benchAttention(); benchKernels()
+case "tokenizers": benchTokenizers()
+case "safetensors": benchSafetensors()
+case "all": benchGEMM(); benchAttention(); benchKernels(); benchTokenizers(); benchSafetensors()
 default:
-    FileHandle.standardError.write(Data("usage: scion-bench [gemm|attention|kernels|all] [--threads N] [--runs N]\n".utf8))
+    FileHandle.standardError.write(Data(("usage: scion-bench [gemm|attention|kernels|tokenizers|safetensors|all] "
+        + "[--threads N] [--runs N] [--python PATH] [--text FILE]\n").utf8))
     exit(2)
 }
