@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ScionTokenizers", targets: ["ScionTokenizers"]),
         .library(name: "ScionNN", targets: ["ScionNN"]),
         .library(name: "ScionModels", targets: ["ScionModels"]),
+        .library(name: "ScionOptim", targets: ["ScionOptim"]),
         .executable(name: "scion", targets: ["ScionCLI"]),
         .executable(name: "scion-bench", targets: ["ScionBench"]),
     ],
@@ -24,6 +25,7 @@ let package = Package(
         .target(name: "ScionTokenizers"),
         .target(name: "ScionNN", dependencies: ["ScionTensor"]),
         .target(name: "ScionModels", dependencies: ["ScionNN", "ScionCheckpoint", "ScionTokenizers"]),
+        .target(name: "ScionOptim", dependencies: ["ScionNN"]),
         .target(name: "ScionTestSupport", dependencies: ["ScionTensor"]),
         .executableTarget(
             name: "ScionCLI",
@@ -38,6 +40,7 @@ let package = Package(
         .testTarget(name: "ScionTokenizersTests", dependencies: ["ScionTokenizers"]),
         .testTarget(name: "ScionNNTests", dependencies: ["ScionNN", "ScionTestSupport"]),
         .testTarget(name: "ScionModelsTests", dependencies: ["ScionModels", "ScionTestSupport"]),
+        .testTarget(name: "ScionOptimTests", dependencies: ["ScionOptim", "ScionTestSupport"]),
         .testTarget(name: "ScionCLITests"),
     ],
     swiftLanguageModes: [.v6]
