@@ -105,6 +105,10 @@ public struct InverseSqrtSchedule: Schedule, Codable, Equatable {
 }
 
 /// Any schedule, as one Codable configuration (the form stored in training configs).
+///
+/// JSON form: the schedule's fields plus a `"type"` naming the case, for example
+/// `{"type": "warmupStableDecay", "peak": 1e-3, "minimum": 0, "warmupSteps": 100, "stableSteps": 800,
+/// "decaySteps": 100, "decayShape": "linear"}`.
 public indirect enum ScheduleConfig: Schedule, Codable, Equatable {
     case constant(ConstantSchedule)
     case linearWarmup(LinearWarmup)
@@ -128,6 +132,41 @@ public indirect enum ScheduleConfig: Schedule, Codable, Equatable {
     }
 
     public func learningRate(at step: Int) -> Double { schedule.learningRate(at: step) }
+
+    private enum TypeKey: String, CodingKey { case type }
+
+    /// Decodes `{"type": "cosine", "peak": …, "minimum": …, "steps": …}`; the type names are the case names.
+    public init(from decoder: Decoder) throws {
+        let type = try decoder.container(keyedBy: TypeKey.self).decode(String.self, forKey: .type)
+        switch type {
+        case "constant": self = .constant(try ConstantSchedule(from: decoder))
+        case "linearWarmup": self = .linearWarmup(try LinearWarmup(from: decoder))
+        case "cosine": self = .cosine(try CosineDecay(from: decoder))
+        case "linearDecay": self = .linearDecay(try LinearDecay(from: decoder))
+        case "warmupStableDecay": self = .warmupStableDecay(try WarmupStableDecay(from: decoder))
+        case "inverseSqrt": self = .inverseSqrt(try InverseSqrtSchedule(from: decoder))
+        case "segments": self = .segments(try SegmentedSchedule(from: decoder))
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .type, in: try decoder.container(keyedBy: TypeKey.self),
+                                                   debugDescription: "unknown schedule type \(type)")
+        }
+    }
+
+    /// Encodes the wrapped schedule's fields plus `"type"`.
+    public func encode(to encoder: Encoder) throws {
+        let type: String
+        switch self {
+        case .constant(let s): type = "constant"; try s.encode(to: encoder)
+        case .linearWarmup(let s): type = "linearWarmup"; try s.encode(to: encoder)
+        case .cosine(let s): type = "cosine"; try s.encode(to: encoder)
+        case .linearDecay(let s): type = "linearDecay"; try s.encode(to: encoder)
+        case .warmupStableDecay(let s): type = "warmupStableDecay"; try s.encode(to: encoder)
+        case .inverseSqrt(let s): type = "inverseSqrt"; try s.encode(to: encoder)
+        case .segments(let s): type = "segments"; try s.encode(to: encoder)
+        }
+        var c = encoder.container(keyedBy: TypeKey.self)
+        try c.encode(type, forKey: .type)
+    }
 
     /// Linear warmup from `start` to `peak` over `warmupSteps`, then cosine decay to `minimum` over
     /// `decaySteps` (the usual pretraining schedule, and the re-warm of continual pretraining).
