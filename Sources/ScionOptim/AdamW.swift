@@ -80,46 +80,56 @@ public final class AdamW: Optimizer {
         var applyDecay: Bool
     }
 
-    /// The fused update of `n` elements. Plain loops over raw pointers so LLVM vectorises them; the
-    /// operation order is torch's (lerp for m, mul-then-addcmul for v, addcdiv for p).
+    /// The fused update of `n` elements, in explicit 16-lane vectors with a scalar tail.
+    ///
+    /// NOTE: a plain loop over these five pointers does not auto-vectorise: LLVM would need more
+    /// runtime alias checks than its threshold allows, and the scalar loop ran at ~4 GB/s. Every lane
+    /// performs exactly the scalar operations, in torch's order (lerp for m, mul-then-addcmul for v,
+    /// addcdiv for p), without fused multiply-adds, so vector and tail agree bit for bit.
     @inline(never)
     static func kernel(_ p: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
                        _ v: UnsafeMutablePointer<Float>, _ vmax: UnsafeMutablePointer<Float>?,
                        _ out: UnsafeMutablePointer<Float>, _ n: Int, _ s: AdamWScalars) {
+        typealias V = SIMD16<Float>
         let decay = s.applyDecay ? s.decay : 1
         let w1 = s.beta1Weight, b2 = s.beta2, w2 = s.beta2Weight
         let negStep = s.negativeStepSize, bc2 = s.biasCorrection2Sqrt, eps = s.epsilon
-        // NOTE: torch's lerp switches formula at weight 0.5; both branches are kept so β1 < 0.5 matches too.
+        // NOTE: torch's lerp switches formula at weight 0.5; both branches are kept so β1 ≤ 0.5 matches too.
         let lerpForward = abs(w1) < 0.5
         let w1Complement = 1 - w1
-        if let vmax {
-            for i in 0..<n {
-                let gi = g[i], mi = m[i]
-                let mNew = lerpForward ? mi + w1 * (gi - mi) : gi - (gi - mi) * w1Complement
-                let vNew = v[i] * b2 + w2 * gi * gi
-                let vHat = max(vmax[i], vNew)
-                m[i] = mNew; v[i] = vNew; vmax[i] = vHat
-                let denom = vHat.squareRoot() / bc2 + eps
-                out[i] = p[i] * decay + negStep * mNew / denom
+        var i = 0
+        while i + V.scalarCount <= n {
+            let gi = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
+            let mi = UnsafeRawPointer(m + i).loadUnaligned(as: V.self)
+            let vi = UnsafeRawPointer(v + i).loadUnaligned(as: V.self)
+            let pi = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
+            let mNew = lerpForward ? mi + w1 * (gi - mi) : gi - (gi - mi) * w1Complement
+            let vNew = vi * b2 + w2 * gi * gi
+            var vUse = vNew
+            if let vmax {
+                let old = UnsafeRawPointer(vmax + i).loadUnaligned(as: V.self)
+                vUse = vNew.replacing(with: old, where: old .> vNew)
+                UnsafeMutableRawPointer(vmax + i).storeBytes(of: vUse, as: V.self)
             }
-        } else if lerpForward {
-            for i in 0..<n {
-                let gi = g[i], mi = m[i]
-                let mNew = mi + w1 * (gi - mi)
-                let vNew = v[i] * b2 + w2 * gi * gi
-                m[i] = mNew; v[i] = vNew
-                let denom = vNew.squareRoot() / bc2 + eps
-                out[i] = p[i] * decay + negStep * mNew / denom
+            let denom = vUse.squareRoot() / bc2 + eps
+            UnsafeMutableRawPointer(m + i).storeBytes(of: mNew, as: V.self)
+            UnsafeMutableRawPointer(v + i).storeBytes(of: vNew, as: V.self)
+            UnsafeMutableRawPointer(out + i).storeBytes(of: pi * decay + negStep * mNew / denom, as: V.self)
+            i += V.scalarCount
+        }
+        while i < n {
+            let gi = g[i], mi = m[i]
+            let mNew = lerpForward ? mi + w1 * (gi - mi) : gi - (gi - mi) * w1Complement
+            let vNew = v[i] * b2 + w2 * gi * gi
+            var vUse = vNew
+            if let vmax {
+                vUse = vmax[i] > vNew ? vmax[i] : vNew
+                vmax[i] = vUse
             }
-        } else {
-            for i in 0..<n {
-                let gi = g[i], mi = m[i]
-                let mNew = gi - (gi - mi) * w1Complement
-                let vNew = v[i] * b2 + w2 * gi * gi
-                m[i] = mNew; v[i] = vNew
-                let denom = vNew.squareRoot() / bc2 + eps
-                out[i] = p[i] * decay + negStep * mNew / denom
-            }
+            m[i] = mNew; v[i] = vNew
+            let denom = vUse.squareRoot() / bc2 + eps
+            out[i] = p[i] * decay + negStep * mNew / denom
+            i += 1
         }
     }
 }
