@@ -74,8 +74,9 @@ struct OptimizerFixture: Decodable {
 }
 
 @Suite struct FixtureTests {
-    // torch and Scion run the same Float32 operations; they differ only where torch's vectorised lerp
-    // uses a fused multiply-add (≤ 1 ulp per step), so 1e-6 relative bounds five steps with margin.
+    // torch and Scion run the same Float32 operations in the same order; they differ only where torch's
+    // vectorised kernels (lerp, add/addcmul with alpha) use a fused multiply-add, by about 1 ulp per step
+    // (measured: Lion bitwise equal, AdamW and SGD max |Δ| 6e-8), so 1e-6 relative bounds five steps with margin.
     static let tolerance = Tolerance(rtol: 1e-6, atol: 1e-7)
 
     @Test(arguments: OptimizerFixture.caseNames)
