@@ -184,7 +184,6 @@ struct OptimizerCore {
     /// value. `update(slot, group, lr, p, g, out, range)` must write `out[range]` from `p[range]`, `g[range]`
     /// and the slot's buffers, and is called once per chunk.
     mutating func step(gradients: Gradients, learningRate: Double,
-                       prepare: (ParameterSlot, ParameterGroup, Double) -> Void = { _, _, _ in },
                        update: (ParameterSlot, ParameterGroup, Double, UnsafePointer<Float>, UnsafePointer<Float>,
                                 UnsafeMutablePointer<Float>, Range<Int>) -> Void) {
         stepCount += 1
@@ -196,7 +195,6 @@ struct OptimizerCore {
                 precondition(value.count == slot.count && grad.count == slot.count,
                              "\(kind): \(slot.name) has \(value.count) elements and a gradient of \(grad.count); the optimizer was built for \(slot.count)")
                 slot.step += 1
-                prepare(slot, group, lr)
                 let memory = RecycledMemory(slot.recycler)
                 let out = memory.pointer.bindMemory(to: Float.self, capacity: max(slot.count, 1))
                 withFloat32Elements(value) { p in
