@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "ScionNN", targets: ["ScionNN"]),
         .library(name: "ScionModels", targets: ["ScionModels"]),
         .library(name: "ScionData", targets: ["ScionData"]),
+        .library(name: "ScionOptim", targets: ["ScionOptim"]),
         .executable(name: "scion", targets: ["ScionCLI"]),
         .executable(name: "scion-bench", targets: ["ScionBench"]),
     ],
@@ -26,6 +27,7 @@ let package = Package(
         .target(name: "ScionNN", dependencies: ["ScionTensor"]),
         .target(name: "ScionModels", dependencies: ["ScionNN", "ScionCheckpoint", "ScionTokenizers"]),
         .target(name: "ScionData", dependencies: ["ScionTokenizers", "ScionTensor"]),
+        .target(name: "ScionOptim", dependencies: ["ScionNN"]),
         .target(name: "ScionTestSupport", dependencies: ["ScionTensor"]),
         .executableTarget(
             name: "ScionCLI",
@@ -34,13 +36,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmarks: never run by `swift test`; `swift run -c release scion-bench`.
-        .executableTarget(name: "ScionBench", dependencies: ["ScionTensor"]),
+        .executableTarget(name: "ScionBench", dependencies: ["ScionTensor", "ScionCheckpoint", "ScionTokenizers"]),
         .testTarget(name: "ScionTensorTests", dependencies: ["ScionTensor", "ScionTestSupport"]),
         .testTarget(name: "ScionCheckpointTests", dependencies: ["ScionCheckpoint", "ScionTestSupport"]),
         .testTarget(name: "ScionTokenizersTests", dependencies: ["ScionTokenizers"]),
         .testTarget(name: "ScionNNTests", dependencies: ["ScionNN", "ScionTestSupport"]),
         .testTarget(name: "ScionModelsTests", dependencies: ["ScionModels", "ScionTestSupport"]),
         .testTarget(name: "ScionDataTests", dependencies: ["ScionData"]),
+        .testTarget(name: "ScionOptimTests", dependencies: ["ScionOptim", "ScionTestSupport"]),
         .testTarget(name: "ScionCLITests"),
     ],
     swiftLanguageModes: [.v6]

@@ -4,7 +4,10 @@
 //   attention  fused vs composite attention, forward+backward: time and peak tensor memory
 //   kernels    softmax, layer norm, GELU, cross-entropy over a 50257 vocabulary: GB/s vs memcpy
 //   decode     a GPT-2-124M-shaped fp32 decode step; attention on a KV-cache view vs a copy
-// Usage: swift run -c release scion-bench [gemm|attention|kernels|decode|all] [--threads N] [--runs N]
+//   tokenizers encode MB/s of each tokenizer family vs HF `tokenizers` (TokenizerBench.swift)
+//   safetensors load time of a ~500 MB file: mmap, page touch, full read vs read() and Python (SafetensorsBench.swift)
+// Usage: swift run -c release scion-bench [gemm|attention|kernels|decode|tokenizers|safetensors|all]
+//            [--threads N] [--runs N] [--python PATH] [--text FILE]
 
 import Foundation
 import ScionTensor
@@ -17,6 +20,10 @@ struct BenchOptions {
     var runs = 7
     var threads = [1, 2]
     var which = "all"
+    /// Interpreter for the Python references (tokenizers, safetensors).
+    var python = "python3"
+    /// Text for the tokenizer benchmark (default: corpus.txt repeated to ~2 MB).
+    var text: String?
     init(_ arguments: [String]) {
         var rest: [String] = []
         var i = 0
@@ -24,6 +31,9 @@ struct BenchOptions {
             let a = arguments[i]
             if (a == "--runs" || a == "--threads"), i + 1 < arguments.count, let v = Int(arguments[i + 1]), v > 0 {
                 if a == "--runs" { runs = v } else { threads = [v] }
+                i += 2
+            } else if (a == "--python" || a == "--text"), i + 1 < arguments.count {
+                if a == "--python" { python = arguments[i + 1] } else { text = arguments[i + 1] }
                 i += 2
             } else { rest.append(a); i += 1 }
         }
@@ -191,8 +201,11 @@ case "gemm": benchGEMM()
 case "attention": benchAttention()
 case "kernels": benchKernels()
 case "decode": benchDecode()
-case "all": benchGEMM(); benchAttention(); benchKernels()
+case "tokenizers": benchTokenizers()
+case "safetensors": benchSafetensors()
+case "all": benchGEMM(); benchAttention(); benchKernels(); benchTokenizers(); benchSafetensors()
 default:
-    FileHandle.standardError.write(Data("usage: scion-bench [gemm|attention|kernels|decode|all] [--threads N] [--runs N]\n".utf8))
+    FileHandle.standardError.write(Data(("usage: scion-bench [gemm|attention|kernels|decode|tokenizers|safetensors|all] "
+        + "[--threads N] [--runs N] [--python PATH] [--text FILE]\n").utf8))
     exit(2)
 }

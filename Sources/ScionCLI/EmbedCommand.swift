@@ -1,5 +1,5 @@
 // `scion embed`: sentence embeddings from an encoder (BERT-family HF folder): mean pooling over
-// tokens, then L2 normalisation. Wraps `Pooling.sentenceEmbeddings(_:encoder:tokenizer:)`.
+// tokens, then L2 normalisation. Wraps `SentenceEmbedder.load(path:)` and `SentenceEmbedder.embed(_:)`.
 
 import ArgumentParser
 import Foundation
@@ -20,9 +20,7 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         let inputs = try text.map { [$0] } ?? InferenceSupport.lines(ofFile: file ?? "")
-        let loaded = try ModelLoader.loadEncoder(path: model)
-        guard let tokenizer = loaded.tokenizer else { throw CLIError("\(model) has no tokenizer") }
-        let embeddings = Pooling.sentenceEmbeddings(inputs, encoder: loaded.model, tokenizer: tokenizer)
+        let embeddings = try SentenceEmbedder.load(path: model).embed(inputs)
         if json {
             try printJSON(embeddings)
         } else {

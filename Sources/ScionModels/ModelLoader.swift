@@ -33,11 +33,34 @@ public enum ModelLoader {
         return (try? h.read(upToCount: 4)) == Data("GGUF".utf8)
     }
 
+    /// Bytes the weights take once loaded: GGUF blocks stay as stored; safetensors floats become
+    /// float32 (16-bit tensors double).
+    static func loadedWeightBytes(gguf file: GGUFFile) -> Int { file.tensors.reduce(0) { $0 + $1.byteCount } }
+
+    static func loadedWeightBytes(folder: HFFolder) throws -> Int {
+        let checkpoint = try SafetensorsCheckpoint(path: folder.path)
+        var total = 0
+        for file in checkpoint.files {
+            for t in file.tensors {
+                let widened = t.dtype == .f16 || t.dtype == .bf16
+                total += widened ? 2 * t.byteCount : t.byteCount
+            }
+        }
+        return total
+    }
+
+    /// Refuses, before anything is built, a model whose weights (plus a tenth for activations and
+    /// the cache of a short context) will not fit in the memory available now.
+    static func checkMemory(weightBytes: Int) throws {
+        try MemoryEstimate(weightBytes: weightBytes, kvCacheBytes: 0, activationBytes: weightBytes / 10).check()
+    }
+
     /// Loads a causal LM from an HF folder or a GGUF file.
     public static func loadLanguageModel(path: String) throws -> LoadedLanguageModel {
         guard FileManager.default.fileExists(atPath: path) else { throw ModelLoadError.missingFile(path) }
         if isGGUF(path) {
             let file = try GGUFFile(path: path)
+            try checkMemory(weightBytes: loadedWeightBytes(gguf: file))
             let arch = file.architecture ?? "?"
             guard let build = Architectures.causalFromGGUF[arch] else {
                 throw ModelLoadError.unknownArchitecture(arch, supported: Architectures.supported)
@@ -59,6 +82,7 @@ public enum ModelLoader {
         guard let build = Architectures.causalFromFolder[type] else {
             throw ModelLoadError.unknownArchitecture(type, supported: Architectures.supported)
         }
+        try checkMemory(weightBytes: loadedWeightBytes(folder: folder))
         return LoadedLanguageModel(model: try build(folder), tokenizer: try folder.tokenizer(),
                                    chatTemplate: try folder.chatTemplate(), eosTokenIDs: folder.eosTokenIDs, source: path)
     }
@@ -70,6 +94,7 @@ public enum ModelLoader {
         guard let build = Architectures.encodersFromFolder[type] else {
             throw ModelLoadError.unknownArchitecture(type, supported: Architectures.supported)
         }
+        try checkMemory(weightBytes: loadedWeightBytes(folder: folder))
         return LoadedEncoder(model: try build(folder), tokenizer: try folder.tokenizer(), source: path)
     }
 }

@@ -67,10 +67,25 @@ extension Tensor {
 public struct Gradients: Sendable {
     var values: [ObjectIdentifier: Tensor]
 
+    init(values: [ObjectIdentifier: Tensor]) { self.values = values }
+
+    /// An empty set of gradients, to fill by subscript (tests, gradient accumulation, clipping).
+    public init() { values = [:] }
+
     /// The gradient for `tensor`, or nil when no gradient reached it.
+    ///
+    /// Setting stores (or, with nil, removes) the gradient of `tensor`, which must require a gradient.
     public subscript(_ tensor: Tensor) -> Tensor? {
-        guard let id = tensor.gradientID else { return nil }
-        return values[id]
+        get {
+            guard let id = tensor.gradientID else { return nil }
+            return values[id]
+        }
+        set {
+            guard let id = tensor.gradientID else {
+                preconditionFailure("Gradients: a gradient can only be stored for a tensor that requires one")
+            }
+            values[id] = newValue
+        }
     }
 
     /// Number of tensors with a gradient.

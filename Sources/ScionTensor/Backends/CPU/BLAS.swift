@@ -26,6 +26,10 @@ public final class BLAS: @unchecked Sendable {
         UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32) -> Void
     typealias DGemm = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Double,
         UnsafePointer<Double>?, Int32, UnsafePointer<Double>?, Int32, Double, UnsafeMutablePointer<Double>?, Int32) -> Void
+    typealias SGemv = @convention(c) (Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32,
+        UnsafePointer<Float>?, Int32, Float, UnsafeMutablePointer<Float>?, Int32) -> Void
+    typealias DGemv = @convention(c) (Int32, Int32, Int32, Int32, Double, UnsafePointer<Double>?, Int32,
+        UnsafePointer<Double>?, Int32, Double, UnsafeMutablePointer<Double>?, Int32) -> Void
     typealias SetThreads = @convention(c) (Int32) -> Void
     typealias CoreName = @convention(c) () -> UnsafePointer<CChar>?
     typealias ConfigString = @convention(c) () -> UnsafePointer<CChar>?
@@ -48,6 +52,8 @@ public final class BLAS: @unchecked Sendable {
 
     let sgemm: SGemm?
     let dgemm: DGemm?
+    let sgemv: SGemv?
+    let dgemv: DGemv?
     private let setThreadsFn: SetThreads?
     let handle: UnsafeMutableRawPointer?
 
@@ -55,7 +61,7 @@ public final class BLAS: @unchecked Sendable {
         #if canImport(Accelerate)
         kind = .accelerate; libraryPath = "Accelerate.framework"; coreName = nil
         chosenCoreType = nil; coreTypeFromUser = false; configuration = nil
-        sgemm = nil; dgemm = nil; setThreadsFn = nil; handle = nil
+        sgemm = nil; dgemm = nil; sgemv = nil; dgemv = nil; setThreadsFn = nil; handle = nil
         #else
         let userCore = getenv("OPENBLAS_CORETYPE").map { String(cString: $0) }
         var chosen: String? = nil
@@ -81,6 +87,8 @@ public final class BLAS: @unchecked Sendable {
         }
         sgemm = sym("cblas_sgemm", SGemm.self)
         dgemm = sym("cblas_dgemm", DGemm.self)
+        sgemv = sym("cblas_sgemv", SGemv.self)
+        dgemv = sym("cblas_dgemv", DGemv.self)
         setThreadsFn = sym("openblas_set_num_threads", SetThreads.self)
         coreName = sym("openblas_get_corename", CoreName.self).flatMap { $0() }.map { String(cString: $0) }
         configuration = sym("openblas_get_config", ConfigString.self).flatMap { $0() }.map { String(cString: $0) }
@@ -189,6 +197,29 @@ enum GEMM {
             return
         }
         #else
+        // One output row (decoding): a matrix-vector product. OpenBLAS's sgemm packs all of B even for
+        // M = 1 (measured ~2 GB/s on the 768×50257 LM head); sgemv streams B once at memory speed.
+        if m == 1 && k > 0 {
+            let incX = Int32(transA ? lda : 1)
+            // C[1, n] = a · op(B):  op(B) = Bᵀ with B [n, k] → y = B·a;  op(B) = B [k, n] → y = Bᵀ·a.
+            let (trans, rowsB, colsB): (Int32, Int, Int) = transB ? (111, n, k) : (112, k, n)
+            // NOTE: with beta = 0 the output may be uninitialized memory; zero it so no NaN survives 0·y.
+            if beta == 0 { c.update(repeating: 0, count: n) }
+            if T.self == Float.self, let f = BLAS.shared.sgemv {
+                f(101, trans, Int32(rowsB), Int32(colsB), Float(alpha),
+                  UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), Int32(ldb),
+                  UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), incX, Float(beta),
+                  UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), 1)
+                return
+            }
+            if T.self == Double.self, let f = BLAS.shared.dgemv {
+                f(101, trans, Int32(rowsB), Int32(colsB), Double(alpha),
+                  UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), Int32(ldb),
+                  UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), incX, Double(beta),
+                  UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), 1)
+                return
+            }
+        }
         if k > 0, T.self == Float.self, let f = BLAS.shared.sgemm {
             f(101, ta, tb, Int32(m), Int32(n), Int32(k), Float(alpha),
               UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), Int32(lda),

@@ -62,6 +62,20 @@ enum Kernels {
     }
 
     static func unaryTyped<T: TensorFloat>(_ x: Tensor, _ op: Primitive, _ t: T.Type) -> Tensor {
+        if T.self == Float.self && x.isContiguous && (op == .exp || op == .tanh) {
+            // Vectorized float32 transcendentals (FastMath): libm costs ~20 ns per element.
+            let n = x.count
+            let out = Storage(uninitializedByteCount: n * 4)
+            let o = out.pointer.assumingMemoryBound(to: Float.self)
+            let xp = UnsafePointer(x.pointer(Float.self))
+            let isExp = op == .exp
+            parallelFor(n, grain: 16384) { r in
+                if isExp { FastMath.map(xp + r.lowerBound, o + r.lowerBound, r.count, FastMath.exp) } else {
+                    FastMath.map(xp + r.lowerBound, o + r.lowerBound, r.count, FastMath.tanh)
+                }
+            }
+            return Tensor(storage: out, shape: x.shape, dtype: .float32)
+        }
         switch op {
         case .neg: return mapUnary(x, t) { -$0 }
         case .exp: return mapUnary(x, t) { T.exp($0) }
@@ -118,13 +132,56 @@ enum Kernels {
         return Tensor(storage: out, shape: a.shape, dtype: outDType)
     }
 
+    /// The four arithmetic ops as explicit loops (no closure per element: measured 4-8× faster than
+    /// the generic path, which the optimizer could not inline through the parallel row walk).
+    static func arithmetic<T: TensorFloat>(_ a: Tensor, _ b: Tensor, _ op: Primitive, _: T.Type) -> Tensor {
+        let out = Storage(uninitializedByteCount: a.count * MemoryLayout<T>.stride)
+        let o = out.pointer.assumingMemoryBound(to: T.self)
+        let ap = a.storage.pointer.assumingMemoryBound(to: T.self)
+        let bp = b.storage.pointer.assumingMemoryBound(to: T.self)
+        let code = op == .add ? 0 : op == .sub ? 1 : op == .mul ? 2 : 3
+        rows(shape: a.shape, operands: [a.strides, b.strides], offsets: [a.offset, b.offset]) { ob, bases, len, ist in
+            let x = ap + bases[0], y = bp + bases[1], z = o + ob
+            let sa = ist[0], sb = ist[1]
+            if sa == 1 && sb == 1 {
+                switch code {
+                case 0: for j in 0..<len { z[j] = x[j] + y[j] }
+                case 1: for j in 0..<len { z[j] = x[j] - y[j] }
+                case 2: for j in 0..<len { z[j] = x[j] * y[j] }
+                default: for j in 0..<len { z[j] = x[j] / y[j] }
+                }
+            } else if sa == 1 && sb == 0 {
+                let v = y[0]
+                switch code {
+                case 0: for j in 0..<len { z[j] = x[j] + v }
+                case 1: for j in 0..<len { z[j] = x[j] - v }
+                case 2: for j in 0..<len { z[j] = x[j] * v }
+                default: for j in 0..<len { z[j] = x[j] / v }
+                }
+            } else if sa == 0 && sb == 1 {
+                let v = x[0]
+                switch code {
+                case 0: for j in 0..<len { z[j] = v + y[j] }
+                case 1: for j in 0..<len { z[j] = v - y[j] }
+                case 2: for j in 0..<len { z[j] = v * y[j] }
+                default: for j in 0..<len { z[j] = v / y[j] }
+                }
+            } else {
+                switch code {
+                case 0: for j in 0..<len { z[j] = x[j * sa] + y[j * sb] }
+                case 1: for j in 0..<len { z[j] = x[j * sa] - y[j * sb] }
+                case 2: for j in 0..<len { z[j] = x[j * sa] * y[j * sb] }
+                default: for j in 0..<len { z[j] = x[j * sa] / y[j * sb] }
+                }
+            }
+        }
+        return Tensor(storage: out, shape: a.shape, dtype: T.dtype)
+    }
+
     static func binaryTyped<T: TensorFloat>(_ a: Tensor, _ b: Tensor, _ op: Primitive, _ t: T.Type) -> Tensor {
         let d = T.dtype
         switch op {
-        case .add: return mapBinary(a, b, t, T.self, outDType: d) { $0 + $1 }
-        case .sub: return mapBinary(a, b, t, T.self, outDType: d) { $0 - $1 }
-        case .mul: return mapBinary(a, b, t, T.self, outDType: d) { $0 * $1 }
-        case .div: return mapBinary(a, b, t, T.self, outDType: d) { $0 / $1 }
+        case .add, .sub, .mul, .div: return arithmetic(a, b, op, t)
         // NOTE: NaN propagates, as in torch.maximum.
         case .maximum: return mapBinary(a, b, t, T.self, outDType: d) { $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) }
         case .minimum: return mapBinary(a, b, t, T.self, outDType: d) { $0.isNaN || $1.isNaN ? .nan : Swift.min($0, $1) }

@@ -30,9 +30,11 @@ enum FastMath {
         p = p * r + 1
         p = p * r + 1
         // 2ⁿ in the exponent bits; n = 128 (x just below the overflow bound) is built as 2¹²⁷·2.
-        var n32 = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
-        let top = n32 .> 127
-        n32 = n32.replacing(with: 127, where: top)
+        // NOTE: the clamp is done on floats: a SIMD8<Int32> comparison compiles to per-lane scalar
+        // code here and made exp ~15× slower (measured).
+        let top = n .> 127
+        let t2 = n.replacing(with: 127, where: top) + magic
+        let n32 = unsafeBitCast(t2, to: SIMD8<Int32>.self) &- 0x4B40_0000
         let scale = unsafeBitCast((n32 &+ 127) &<< 23, to: V.self)
         let y = (p * scale).replacing(with: p * scale * 2, where: top)
         return y.replacing(with: 0, where: underflow).replacing(with: .infinity, where: overflow)
