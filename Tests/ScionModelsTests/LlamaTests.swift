@@ -219,7 +219,10 @@ struct SmolLM2Tests {
             if case .quantized(let q) = leaf.1 { return acc + q.byteCount } else { return acc }
         }
         #expect(dense < 1_000_000, "dense bytes \(dense)")
-        #expect(quantized < model.numberOfParameters * 4 / 5, "quantized bytes \(quantized)")
+        // Q4_1 is 0.625 B/weight and the Q8_0 embedding 1.06 B/weight: under 1 B/weight, a quarter of f32.
+        #expect(quantized < model.numberOfParameters, "quantized bytes \(quantized)")
+        let viaLoader = try ModelLoader.loadLanguageModel(path: try #require(ProcessInfo.processInfo.environment["SCION_SMOLLM2_GGUF"]))
+        #expect(viaLoader.model is LlamaForCausalLM && viaLoader.tokenizer != nil)
 
         // Logits at chosen positions. Scion multiplies the quantized blocks directly (d·Σq·x, or tiles
         // dequantized for GEMM) while transformers multiplies float32 dequantized weights: the same
@@ -253,10 +256,10 @@ struct SmolLM2Tests {
         print("SmolLM2 mean NLL \(nll) vs transformers \(want) (perplexity \(exp(nll)) vs \(exp(want)))")
         #expect(abs(nll - want) < 1e-4)   // measured 8e-6
 
-        // Greedy generation: all 12 fixture tokens in release; 4 in debug builds, where unoptimized
+        // Greedy generation: all 12 fixture tokens in release; 3 in debug builds, where unoptimized
         // SIMD makes each decoded token take seconds.
         #if DEBUG
-        let count = 4
+        let count = 3
         #else
         let count = 12
         #endif
