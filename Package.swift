@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ScionModels", targets: ["ScionModels"]),
         .library(name: "ScionData", targets: ["ScionData"]),
         .library(name: "ScionOptim", targets: ["ScionOptim"]),
+        .library(name: "ScionAdapters", targets: ["ScionAdapters"]),
         .executable(name: "scion", targets: ["ScionCLI"]),
         .executable(name: "scion-bench", targets: ["ScionBench"]),
     ],
@@ -28,6 +29,7 @@ let package = Package(
         .target(name: "ScionModels", dependencies: ["ScionNN", "ScionCheckpoint", "ScionTokenizers"]),
         .target(name: "ScionData", dependencies: ["ScionTokenizers", "ScionTensor"]),
         .target(name: "ScionOptim", dependencies: ["ScionNN"]),
+        .target(name: "ScionAdapters", dependencies: ["ScionModels"]),
         .target(name: "ScionTestSupport", dependencies: ["ScionTensor"]),
         .executableTarget(
             name: "ScionCLI",
@@ -44,6 +46,7 @@ let package = Package(
         .testTarget(name: "ScionModelsTests", dependencies: ["ScionModels", "ScionTestSupport"]),
         .testTarget(name: "ScionDataTests", dependencies: ["ScionData"]),
         .testTarget(name: "ScionOptimTests", dependencies: ["ScionOptim", "ScionTestSupport"]),
+        .testTarget(name: "ScionAdaptersTests", dependencies: ["ScionAdapters", "ScionTestSupport"]),
         .testTarget(name: "ScionCLITests"),
     ],
     swiftLanguageModes: [.v6]
