@@ -71,6 +71,9 @@ public protocol AdapterConfig: Codable, Sendable {
     var excludeModules: TargetModules? { get }
     /// `base_model_name_or_path`, recorded at save time.
     var baseModelNameOrPath: String? { get set }
+    /// PEFT's `fan_in_fan_out`: the targets store [in, out] (GPT-2's Conv1D). Set at injection from
+    /// the layers' layout; Scion itself reads each layer's layout.
+    var fanInFanOut: Bool { get set }
     /// Checks the config's own rules (for example r > 0), naming the rule that fails.
     func validate() throws
     /// Adapter parameter names relative to the adapted module, as in PEFT's saved keys.

@@ -74,6 +74,8 @@ public enum Injection {
         var config = config
         if let type = modelType(of: model) { config.applyDefaults(modelType: type) }
         let keys = try targetKeys(config, in: model)
+        let layers = Dictionary(linearLayers(of: model), uniquingKeysWith: { a, _ in a })
+        config.fanInFanOut = keys.allSatisfy { layers[$0]?.layout == .inOut }
         try attach(config, to: model, name: name, modules: keys.map { ($0, nil) }, initialize: true, seed: seed)
         return keys
     }
