@@ -34,7 +34,7 @@ let package = Package(
         .executableTarget(
             name: "ScionCLI",
             dependencies: [
-                "ScionTensor", "ScionCheckpoint", "ScionTokenizers", "ScionNN", "ScionModels",
+                "ScionTensor", "ScionCheckpoint", "ScionTokenizers", "ScionNN", "ScionModels", "ScionAdapters",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmarks: never run by `swift test`; `swift run -c release scion-bench`.
