@@ -96,6 +96,8 @@ public enum AdaLoRA: AdapterMethod {
 
         public var parameterNames: [String] { ["lora_A", "lora_B", "lora_E"] }
 
+        public var rankTensorName: String? { "lora_A" }
+
         public func check(base: Linear, key: String, rank: Int?) throws {
             let r = rank ?? initR
             guard r <= Swift.min(base.inFeatures, base.outFeatures) else {

@@ -89,6 +89,8 @@ public protocol AdapterConfig: Codable, Sendable {
     func defaultTargets(modelType: String) -> TargetModules?
     /// Fills unset fields from the architecture's defaults (targets; IA³ also feed-forward modules).
     mutating func applyDefaults(modelType: String)
+    /// The saved parameter whose first dimension is a module's rank (for loading per-module ranks).
+    var rankTensorName: String? { get }
     /// Checks that the method can adapt `base` (for example r ≤ min(in, out) for SVD forms), before
     /// anything is built, so a failing attach changes nothing.
     func check(base: Linear, key: String, rank: Int?) throws
@@ -98,6 +100,7 @@ extension AdapterConfig {
     public var excludeModules: TargetModules? { nil }
     public func defaultTargets(modelType: String) -> TargetModules? { Injection.defaultTargets[modelType].map { .names($0) } }
     public func check(base: Linear, key: String, rank: Int?) throws {}
+    public var rankTensorName: String? { nil }
     public mutating func applyDefaults(modelType: String) {
         if targetModules == nil { targetModules = defaultTargets(modelType: modelType) }
     }
@@ -107,6 +110,14 @@ extension AdapterConfig {
 public protocol ConfiguredAdapter: LinearAdapter {
     /// The configuration this adapter was built from.
     var config: any AdapterConfig { get }
+    /// The parameters that train (default: every entry; SVFit keeps its singular vectors fixed).
+    var trainableParameters: [Parameter] { get }
+}
+
+extension ConfiguredAdapter {
+    public var trainableParameters: [Parameter] {
+        entries.compactMap { if case .parameter(_, let p) = $0 { return p } else { return nil } }
+    }
 }
 
 /// One parameter-efficient fine-tuning method.
@@ -130,7 +141,8 @@ extension AdapterMethod {
 /// Every adapter method, in one explicit list (no registration side effects). The contract tests
 /// iterate it; `loadAdapter` finds the config type for a file's `peft_type` here (first match wins:
 /// DoRA is LoRA with `use_dora`, so "LORA" decodes as ``LoRA/Config`` for both).
-public let allAdapterMethods: [any AdapterMethod.Type] = [LoRA.self, DoRA.self, IA3.self, AdaLoRA.self]
+public let allAdapterMethods: [any AdapterMethod.Type] = [LoRA.self, DoRA.self, IA3.self, AdaLoRA.self, DyLoRA.self,
+                                                          SVFit.self, Bone.self, Bat.self]
 
 /// Errors from attaching, merging, saving and loading adapters.
 public enum AdapterError: Error, Equatable, CustomStringConvertible {
@@ -188,4 +200,61 @@ func identityMatrix(_ n: Int) -> Tensor {
     var v = [Float](repeating: 0, count: n * n)
     for i in 0..<n { v[i * n + i] = 1 }
     return Tensor(v, shape: [n, n])
+}
+
+/// The fields every config shares, for methods PEFT does not have (they use PEFT's layout and key
+/// names with their own `peft_type`). Decoded from, and encoded into, the same JSON object as the
+/// method's own fields.
+public struct CommonAdapterFields: Codable, Sendable, Equatable {
+    public var peftType: String
+    public var taskType: String?
+    public var baseModelNameOrPath: String?
+    public var revision: String?
+    public var inferenceMode = false
+    public var targetModules: TargetModules?
+    public var excludeModules: TargetModules?
+    public var fanInFanOut = false
+    public var modulesToSave: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case peftType = "peft_type", taskType = "task_type", baseModelNameOrPath = "base_model_name_or_path"
+        case revision, inferenceMode = "inference_mode", targetModules = "target_modules"
+        case excludeModules = "exclude_modules", fanInFanOut = "fan_in_fan_out", modulesToSave = "modules_to_save"
+    }
+
+    public init(peftType: String, targetModules: TargetModules? = nil) {
+        self.peftType = peftType; self.targetModules = targetModules
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        peftType = try c.decode(String.self, forKey: .peftType)
+        taskType = try c.decodeIfPresent(String.self, forKey: .taskType)
+        baseModelNameOrPath = try c.decodeIfPresent(String.self, forKey: .baseModelNameOrPath)
+        revision = try c.decodeIfPresent(String.self, forKey: .revision)
+        inferenceMode = try c.decodeIfPresent(Bool.self, forKey: .inferenceMode) ?? false
+        targetModules = try c.decodeIfPresent(TargetModules.self, forKey: .targetModules)
+        excludeModules = try c.decodeIfPresent(TargetModules.self, forKey: .excludeModules)
+        fanInFanOut = try c.decodeIfPresent(Bool.self, forKey: .fanInFanOut) ?? false
+        modulesToSave = try c.decodeIfPresent([String].self, forKey: .modulesToSave)
+    }
+}
+
+/// A config built from ``CommonAdapterFields`` plus its own fields.
+public protocol CommonFieldsConfig: AdapterConfig {
+    var common: CommonAdapterFields { get set }
+}
+
+extension CommonFieldsConfig {
+    public var peftType: String { common.peftType }
+    public var targetModules: TargetModules? { get { common.targetModules } set { common.targetModules = newValue } }
+    public var excludeModules: TargetModules? { common.excludeModules }
+    public var baseModelNameOrPath: String? { get { common.baseModelNameOrPath } set { common.baseModelNameOrPath = newValue } }
+    public var fanInFanOut: Bool { get { common.fanInFanOut } set { common.fanInFanOut = newValue } }
+}
+
+/// Kaiming-uniform (a = √5) samples, as torch.nn.Linear's default: bound 1/√fanIn.
+func kaimingUniform(_ shape: [Int], fanIn: Int, generator: inout RandomGenerator) -> Tensor {
+    let bound = 1 / Double(fanIn).squareRoot()
+    return Tensor.uniform(shape, low: -bound, high: bound, generator: &generator)
 }

@@ -124,7 +124,10 @@ public enum Injection {
     public static func freezeBase(_ model: any Module) {
         var adapterParams = Set<ObjectIdentifier>()
         for (_, l) in linearLayers(of: model) {
-            for e in l.activeAdapter?.entries ?? [] { if case .parameter(_, let p) = e { adapterParams.insert(ObjectIdentifier(p)) } }
+            guard let a = l.activeAdapter else { continue }
+            let trainable = (a as? any ConfiguredAdapter)?.trainableParameters
+                ?? a.entries.compactMap { if case .parameter(_, let p) = $0 { return p } else { return nil } }
+            for p in trainable { adapterParams.insert(ObjectIdentifier(p)) }
         }
         for (_, p) in model.namedParameters() { p.setTrainable(adapterParams.contains(ObjectIdentifier(p))) }
     }

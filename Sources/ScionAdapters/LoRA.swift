@@ -151,6 +151,8 @@ public enum LoRA: AdapterMethod {
             return useRslora ? alpha / Double(rank).squareRoot() : alpha / Double(rank)
         }
 
+        public var rankTensorName: String? { "lora_A.weight" }
+
         public func check(base: Linear, key: String, rank: Int?) throws {
             guard initLoraWeights == .pissa || initLoraWeights == .olora else { return }
             let r = rank ?? self.rank(for: key), m = Swift.min(base.inFeatures, base.outFeatures)

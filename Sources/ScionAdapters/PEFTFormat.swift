@@ -98,7 +98,7 @@ public enum PEFTFormat {
                                                  shapeMismatches: [])
         }
         let modules: [(String, Int?)] = try byModule.keys.sorted().map { m in
-            let aKey = byModule[m]?["lora_A.weight"] ?? byModule[m]?["lora_A"]
+            let aKey = config.rankTensorName.flatMap { byModule[m]?[$0] }
             return (m, try aKey.map { try file.info(named: $0).shape.first ?? 0 })
         }
         for (m, r) in modules where (r ?? 1) <= 0 {

@@ -42,7 +42,12 @@ let contractVariants: [Variant] = allAdapterMethods.map { m in Variant(label: m.
         let closedForm = keys.reduce(0) { $0 + resolved.trainableParameterCount(for: layers[$1]!, key: $1) }
         let report = Injection.trainableReport(model)
         #expect(report.trainable == closedForm)
-        #expect(report.total == total + closedForm)
+        let stored = keys.reduce(0) { acc, k in
+            acc + (layers[k]!.activeAdapter?.entries ?? []).reduce(0) { n, e in
+                if case .parameter(_, let p) = e { return n + p.value.count } else { return n }
+            }
+        }
+        #expect(report.total == total + stored)
 
         randomizeAdapters(model)
         let adapted = Fixtures.logits(model)

@@ -1,0 +1,84 @@
+// Method-specific behaviour beyond the contract: DyLoRA at every rank, SVFit's energy rule and
+// its frozen singular vectors, Bone/Bat block rules, PiSSA's principal part.
+
+import Foundation
+import Testing
+import ScionAdapters
+import ScionModels
+import ScionNN
+import ScionTensor
+
+@Suite struct MethodTests {
+    @Test func dyLoRAWorksAtEveryRank() throws {
+        let model = try Fixtures.model("llama")
+        let config = DyLoRA.Config(r: 4, rMin: 1, loraAlpha: 8)
+        try Injection.addAdapter(config, to: model, seed: 2)
+        randomizeAdapters(model, seed: 3)
+        let layers = Injection.linearLayers(of: model).compactMap { k, l in (l.activeAdapter as? DyLoRA.Layer).map { (k, l, $0) } }
+        #expect(layers.count == 4)
+        var outputs: [Tensor] = []
+        for b in 1...4 {
+            try DyLoRA.setRank(b, in: model)
+            let out = Fixtures.logits(model)
+            // Reference: a LoRA with the first b ranks, scale α/b, written into the weights by hand.
+            let saved = layers.map { ($0.1, $0.1.weightOutIn) }
+            Injection.setAdaptersEnabled(false, in: model)
+            for (_, l, a) in layers {
+                let d = a.loraB.value.sliced(axis: 1, 0..<b).matmul(a.loraA.value.sliced(axis: 0, 0..<b)) * (8 / Double(b))
+                l.weight.parameter!.value = l.weightOutIn + d
+            }
+            #expect(maxAbsDiff(Fixtures.logits(model), out) <= 1e-5, "rank \(b)")
+            for (l, w) in saved { l.weight.parameter!.value = w }
+            Injection.setAdaptersEnabled(true, in: model)
+            // Merged equals unmerged at this rank.
+            try Injection.merge(model)
+            #expect(maxAbsDiff(Fixtures.logits(model), out) <= 1e-5)
+            Injection.unmerge(model)
+            outputs.append(out)
+        }
+        #expect(maxAbsDiff(outputs[0], outputs[3]) > 1e-3, "ranks differ")
+        var g = RandomGenerator(seed: 1)
+        for _ in 0..<20 { let b = try DyLoRA.sampleRank(in: model, generator: &g); #expect((1...4).contains(b)) }
+        #expect(throws: AdapterError.self) { try DyLoRA.setRank(5, in: model) }
+    }
+
+    @Test func svfitTrainsOnlyDeltaAndPicksRankByEnergy() throws {
+        let model = try Fixtures.model("llama")
+        try Injection.addAdapter(SVFit.Config(r: 0, energyThreshold: 0.9), to: model)
+        let trainable = model.trainableParameters()
+        #expect(trainable.allSatisfy { $0.0.hasSuffix("svfit_delta") })
+        let layers = Dictionary(Injection.linearLayers(of: model), uniquingKeysWith: { a, _ in a })
+        for (k, p) in trainable {
+            let module = String(k.dropLast(".svfit_delta".count))
+            let l = try #require(layers[module])
+            let r = p.shape[0]
+            // The fewest singular values holding 90% of ‖W‖²_F.
+            let s = try l.weightOutIn.cast(.float64).svd().s.doubles()
+            let total = s.reduce(0) { $0 + $1 * $1 }
+            let kept = s.prefix(r).reduce(0) { $0 + $1 * $1 }, fewer = s.prefix(r - 1).reduce(0) { $0 + $1 * $1 }
+            #expect(kept >= 0.9 * total && fewer < 0.9 * total, "\(k): r = \(r)")
+        }
+        #expect(throws: AdapterError.invalidConfig(method: "SVFit", rule: "energy_threshold must be in (0, 1] (got 1.5)")) {
+            try Injection.addAdapter(SVFit.Config(r: 0, energyThreshold: 1.5), to: model, name: "x")
+        }
+    }
+
+    @Test func blockAdaptersNameTheDivisibilityRule() throws {
+        let model = try Fixtures.model("llama")
+        let e = #expect(throws: AdapterError.self) { try Injection.addAdapter(Bat.makeConfig(r: 5, targetModules: nil), to: model) }
+        #expect("\(e!)".contains("r (5) must divide in_features (32) and out_features (32)"))
+    }
+
+    @Test func pissaTakesThePrincipalPart() throws {
+        let model = try Fixtures.model("llama")
+        let q = try #require(Injection.linearLayers(of: model).first { $0.0 == "model.layers.0.self_attn.q_proj" }?.1)
+        let w = q.weightOutIn
+        try Injection.addAdapter(LoRA.Config(r: 4, loraAlpha: 4, targetModules: .names(["q_proj"]), initLoraWeights: .pissa), to: model)
+        let a = try #require(q.activeAdapter as? LoRA.Layer)
+        // s·B·A is W's best rank-4 approximation: its singular values are W's top 4.
+        let (_, sw, _) = try w.svd()
+        let (_, sd, _) = try (a.loraB.value.matmul(a.loraA.value) * a.scale).svd()
+        #expect(maxAbsDiff(sd.sliced(axis: 0, 0..<4), sw.sliced(axis: 0, 0..<4)) <= 1e-4)
+        #expect(maxAbsDiff(q.weightOutIn + a.loraB.value.matmul(a.loraA.value) * a.scale, w) <= 1e-5)
+    }
+}
