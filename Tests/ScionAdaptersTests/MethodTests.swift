@@ -82,3 +82,32 @@ import ScionTensor
         #expect(maxAbsDiff(q.weightOutIn + a.loraB.value.matmul(a.loraA.value) * a.scale, w) <= 1e-5)
     }
 }
+
+@Suite struct IncreLoRATests {
+    @Test func ranksGrowOnlyWhereImportanceIsHighest() throws {
+        let model = try Fixtures.model("llama")
+        var c = IncreLoRA.Config(initR: 1, targetR: 3, targetModules: .names(["q_proj", "v_proj"]))
+        c.deltaT = 2; c.topH = 1
+        try Injection.addAdapter(c, to: model, seed: 4)
+        randomizeAdapters(model, seed: 5)
+        let before = Fixtures.logits(model)
+        let allocator = try IncreLoRA.RankAllocator(model: model)
+        let hot = "model.layers.1.self_attn.v_proj"
+        var grownAll: [String] = []
+        for step in 1...40 {
+            let importance = Dictionary(uniqueKeysWithValues: allocator.ranks.keys.map { ($0, $0 == hot ? 10.0 : 1.0) })
+            grownAll += allocator.step(step, importance: importance)
+            #expect(allocator.ranks.values.reduce(0, +) <= allocator.budget)
+        }
+        // The most important module grows first and most; growth stops at the budget (3 × 4 = 12).
+        #expect(grownAll.first == hot)
+        #expect(allocator.ranks.values.reduce(0, +) == 12)
+        #expect(allocator.ranks[hot] == allocator.ranks.values.max())
+        // New components start with E = 0: the function is continuous.
+        #expect(maxAbsDiff(Fixtures.logits(model), before) <= 1e-6)
+        // A real backward step feeds the allocator too.
+        let ids = Tensor(indices: Fixtures.ids, shape: [1, Fixtures.ids.count])
+        let loss = (model as any LanguageModel).logits(ids, cache: nil, attentionMask: nil).squared().mean()
+        allocator.step(41, gradients: loss.backward())
+    }
+}
