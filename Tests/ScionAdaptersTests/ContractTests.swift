@@ -41,10 +41,12 @@ let contractVariants: [Variant] = allAdapterMethods.map { m in Variant(label: m.
         let resolved = try PEFTFormat.config(of: model)   // with the architecture's defaults filled in
         let closedForm = keys.reduce(0) { $0 + resolved.trainableParameterCount(for: layers[$1]!, key: $1) }
         let report = Injection.trainableReport(model)
-        #expect(report.trainable == closedForm)
-        let stored = keys.reduce(0) { acc, k in
-            acc + (layers[k]!.activeAdapter?.entries ?? []).reduce(0) { n, e in
-                if case .parameter(_, let p) = e { return n + p.value.count } else { return n }
+        let shared = (resolved as? Compacter.Config)?.sharedParameterCount ?? 0
+        #expect(report.trainable == closedForm + shared)
+        var seen = Set<ObjectIdentifier>(), stored = 0   // shared parameters (Compacter's rule) once
+        for k in keys {
+            for e in layers[k]!.activeAdapter?.entries ?? [] {
+                if case .parameter(_, let p) = e, seen.insert(ObjectIdentifier(p)).inserted { stored += p.value.count }
             }
         }
         #expect(report.total == total + stored)
@@ -53,14 +55,19 @@ let contractVariants: [Variant] = allAdapterMethods.map { m in Variant(label: m.
         let adapted = Fixtures.logits(model)
         #expect(maxAbsDiff(adapted, baseLogits) > 1e-3, "the randomized adapter must matter")
 
-        // Merge: same output; unmerge: exactly the weights before.
+        // Merge: same output; unmerge: exactly the weights before. Non-linear methods refuse, naming a module.
         let before = model.stateDictionary()
+        if keys.contains(where: { layers[$0]!.activeAdapter?.deltaWeight(base: layers[$0]!) == nil }) {
+            #expect(throws: AdapterError.notMergeable(module: keys[0])) { try Injection.merge(model) }
+            #expect(layers.values.allSatisfy { $0.unmergedState == nil }, "a refused merge changes nothing")
+        } else {
         try Injection.merge(model)
         #expect(maxAbsDiff(Fixtures.logits(model), adapted) <= 1e-5)
         Injection.unmerge(model)
         let after = model.stateDictionary()
         for (k, v) in before { #expect(maxAbsDiff(after[k]!, v) <= 1e-6, "\(k)") }
         #expect(maxAbsDiff(Fixtures.logits(model), adapted) <= 1e-6)
+        }
 
         // Disable / enable.
         Injection.setAdaptersEnabled(false, in: model)
@@ -82,7 +89,7 @@ let contractVariants: [Variant] = allAdapterMethods.map { m in Variant(label: m.
         let loaded = try PEFTFormat.load(into: fresh, from: dir)
         #expect(loaded.peftType == config.peftType)
         #expect(maxAbsDiff(Fixtures.logits(fresh), adapted) <= 1e-6)
-        #expect(Injection.trainableReport(fresh).trainable == closedForm)
+        #expect(Injection.trainableReport(fresh).trainable == closedForm + shared)
     }
 }
 
