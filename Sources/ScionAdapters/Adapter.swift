@@ -142,7 +142,8 @@ extension AdapterMethod {
 /// iterate it; `loadAdapter` finds the config type for a file's `peft_type` here (first match wins:
 /// DoRA is LoRA with `use_dora`, so "LORA" decodes as ``LoRA/Config`` for both).
 public let allAdapterMethods: [any AdapterMethod.Type] = [LoRA.self, DoRA.self, IA3.self, AdaLoRA.self, DyLoRA.self,
-                                                          SVFit.self, Bone.self, Bat.self, IncreLoRA.self, Compacter.self]
+                                                          SVFit.self, Bone.self, Bat.self, IncreLoRA.self, Compacter.self,
+                                                          SAID.self, DSEE.self]
 
 /// Errors from attaching, merging, saving and loading adapters.
 public enum AdapterError: Error, Equatable, CustomStringConvertible {

@@ -41,7 +41,7 @@ let contractVariants: [Variant] = allAdapterMethods.map { m in Variant(label: m.
         let resolved = try PEFTFormat.config(of: model)   // with the architecture's defaults filled in
         let closedForm = keys.reduce(0) { $0 + resolved.trainableParameterCount(for: layers[$1]!, key: $1) }
         let report = Injection.trainableReport(model)
-        let shared = (resolved as? Compacter.Config)?.sharedParameterCount ?? 0
+        let shared = (resolved as? Compacter.Config)?.sharedParameterCount ?? (resolved as? SAID.Config)?.sharedParameterCount ?? 0
         #expect(report.trainable == closedForm + shared)
         var seen = Set<ObjectIdentifier>(), stored = 0   // shared parameters (Compacter's rule) once
         for k in keys {

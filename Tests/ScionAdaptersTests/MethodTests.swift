@@ -111,3 +111,42 @@ import ScionTensor
         allocator.step(41, gradients: loss.backward())
     }
 }
+
+@Suite struct SAIDAndDSEETests {
+    @Test func fastWalshHadamardMatchesTheMatrix() {
+        let l = 8
+        let x = Tensor((0..<l).map { Float($0 * $0 % 7) - 3 }, shape: [l])
+        let y = SAID.fastWalshHadamard(x).floats()
+        for i in 0..<l {
+            // Sylvester Hadamard entry: (−1)^popcount(i & j).
+            let ref = (0..<l).reduce(0.0) { $0 + Double(x.floats()[$1]) * ((i & $1).nonzeroBitCount % 2 == 0 ? 1 : -1) }
+            #expect(abs(Double(y[i]) - ref) <= 1e-5)
+        }
+        #expect(maxAbsDiff(SAID.fastWalshHadamard(SAID.fastWalshHadamard(x)) / Double(l), x) <= 1e-5)
+    }
+
+    @Test func saidSharesOneVectorAndReportsD90() throws {
+        let model = try Fixtures.model("llama")
+        try Injection.addAdapter(SAID.Config(intrinsicDimension: 50), to: model)
+        let trainable = model.trainableParameters()
+        // One z (deduplicated in the tree) plus one λ per adapted layer.
+        #expect(trainable.filter { $0.0.hasSuffix("said_z") }.count == 1)
+        #expect(trainable.filter { $0.0.hasSuffix("said_lambda") }.count == 4)
+        #expect(SAID.d90(results: [10: 0.5, 100: 0.85, 1000: 0.93, 10000: 0.95], fullFineTuning: 1.0) == 1000)
+        #expect(SAID.d90(results: [10: 0.5], fullFineTuning: 1.0) == nil)
+    }
+
+    @Test func dseeSupportIsTheResidualsLargestEntries() throws {
+        let model = try Fixtures.model("llama")
+        try Injection.addAdapter(DSEE.Config(r: 2, loraAlpha: 4, sparseCount: 5, targetModules: .names(["q_proj"])), to: model)
+        let (_, l) = try #require(Injection.linearLayers(of: model).first { $0.0 == "model.layers.0.self_attn.q_proj" })
+        let a = try #require(l.activeAdapter as? DSEE.Layer)
+        let w = l.weightOutIn.cast(.float64)
+        let (u, s, vt) = try w.svd()
+        let residual = (w - (u.sliced(axis: 1, 0..<2) * s.sliced(axis: 0, 0..<2).reshaped([1, 2])).matmul(vt.sliced(axis: 0, 0..<2))).abs().doubles()
+        let top = Set(residual.indices.sorted { residual[$0] > residual[$1] }.prefix(5))
+        #expect(Set(a.index.value.ints()) == top)
+        try Injection.merge(model)
+        #expect(DSEE.pruneMagnitude(model, fraction: 0.25) == 2 * 256)
+    }
+}

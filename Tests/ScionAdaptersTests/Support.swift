@@ -55,7 +55,7 @@ func randomizeAdapters(_ model: any Module, seed: UInt64 = 11) {
     var g = RandomGenerator(seed: seed)
     for (_, l) in Injection.linearLayers(of: model) {
         for e in l.activeAdapter?.entries ?? [] {
-            guard case .parameter(let k, let p) = e else { continue }
+            guard case .parameter(let k, let p) = e, !p.value.dtype.isInteger else { continue }   // DSEE's support stays
             let noise = Tensor.normal(p.shape, std: 0.2, generator: &g)
             p.value = k.contains("ia3") || k.contains("magnitude") ? p.value + noise * 0.5 + (k.contains("magnitude") ? 0.1 : 0) : noise
         }
