@@ -5,7 +5,7 @@
 // EMA (β₁) times its uncertainty (β₂); the total rank budget falls from init_r·n to target_r·n on a
 // cubic schedule between tinit and total_step − tfinal, and every deltaT steps the lowest-scoring
 // E entries are set to zero. `RankAllocator` runs that schedule; the trainer calls `step` after
-// each backward pass (Scion's trainer drives it through `AdapterTrainingHook`, no manual wiring).
+// each backward pass; `AdapterTraining.hooks(for:)` finds it, so a trainer needs no per-method wiring.
 // Paper: Zhang et al. 2023, "Adaptive Budget Allocation for Parameter-Efficient Fine-Tuning"
 // (arXiv:2303.10512). PEFT reference: src/peft/tuners/adalora/{config,layer,model}.py.
 // Saved keys are `lora_A`, `lora_B`, `lora_E` (PEFT stores them as raw parameters, no `.weight`).
@@ -224,7 +224,11 @@ public enum AdaLoRA: AdapterMethod {
             }
             let (budget, prune) = config.budget(step: step, moduleCount: layers.count)
             currentBudget = budget
-            guard prune, !tripletScores.isEmpty else { return budget }
+            // PEFT masks only every deltaT steps; Scion also masks whenever the active rank is above the
+            // falling budget, so the scheduled budget is never exceeded (masked E entries still train and
+            // may come back at the next step, as in the paper).
+            let active = layers.reduce(0) { $0 + $1.1.loraE.value.floats().filter { $0 != 0 }.count }
+            guard prune || active > budget, !tripletScores.isEmpty else { return budget }
             let all = tripletScores.flatMap { $0.1 }.sorted()
             let cut = all.count - budget
             guard cut > 0 else { return budget }

@@ -149,3 +149,28 @@ import ScionTensor
         #expect(Injection.adapterNames(in: model).isEmpty)
     }
 }
+
+@Suite struct TrainingHookTests {
+    /// A generic loop (as the trainer runs it) drives AdaLoRA through the discovered hooks alone.
+    @Test func genericLoopDrivesAdaLoRA() throws {
+        var c = AdaLoRA.Config(); c.initR = 4; c.targetR = 1; c.totalStep = 20; c.tinit = 2; c.tfinal = 2; c.deltaT = 2
+        c.targetModules = .names(["q_proj", "v_proj"])
+        let model = try Fixtures.model("llama")
+        try Injection.addAdapter(c, to: model, seed: 1)
+        randomizeAdapters(model, seed: 2)
+        let hooks = try AdapterTraining.hooks(for: model)
+        #expect(hooks.count == 1)
+        #expect(try AdapterTraining.hooks(for: try Fixtures.model("llama")).isEmpty)
+        let ids = Tensor(indices: Fixtures.ids, shape: [1, Fixtures.ids.count])
+        for step in 1...20 {
+            hooks.forEach { $0.beforeForward(step: step) }
+            var loss = (model as any LanguageModel).logits(ids, cache: nil, attentionMask: nil).squared().mean()
+            for h in hooks { if let r = h.regularization() { loss = loss + r } }
+            let g = loss.backward()
+            hooks.forEach { $0.afterBackward(step: step, gradients: g) }
+            let ranks = Injection.linearLayers(of: model).compactMap { $0.1.activeAdapter as? AdaLoRA.Layer }
+                .reduce(0) { $0 + $1.loraE.value.floats().filter { $0 != 0 }.count }
+            #expect(ranks <= c.budget(step: step, moduleCount: 4).budget, "step \(step)")
+        }
+    }
+}
