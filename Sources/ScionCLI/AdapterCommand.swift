@@ -8,6 +8,7 @@ import Foundation
 import ScionAdapters
 import ScionCheckpoint
 import ScionModels
+import ScionNN
 
 struct AdapterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -104,8 +105,12 @@ struct AdapterCommand: ParsableCommand {
 /// Loads `--adapter DIR` into a loaded model (no-op when nil).
 enum AdapterLoading {
     static func attach(_ adapter: String?, to loaded: LoadedLanguageModel) throws {
+        try attach(adapter, to: loaded.model)
+    }
+
+    static func attach(_ adapter: String?, to model: any Module) throws {
         guard let adapter else { return }
-        do { try PEFTFormat.load(into: loaded.model, from: adapter) } catch let e as AdapterError {
+        do { try PEFTFormat.load(into: model, from: adapter) } catch let e as AdapterError {
             throw CLIError("--adapter \(adapter): \(e)")
         }
     }
