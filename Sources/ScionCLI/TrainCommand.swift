@@ -37,7 +37,6 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        setvbuf(stdout, nil, _IOLBF, 0)  // progress is written unbuffered; keep print() in order with it
         let run: TrainingRun
         do {
             if let resume {
@@ -58,7 +57,7 @@ struct TrainCommand: ParsableCommand {
         let resumedAt = run.trainer.state.step
         if !json {
             let m = run.trainer.model
-            print("training \(type(of: m)) (\(Format.count(m.numberOfParameters)) parameters, "
+            say("training \(type(of: m)) (\(Format.count(m.numberOfParameters)) parameters, "
                   + "\(Format.count(run.trainer.trainableParameterCount)) trainable) for \(run.config.steps) steps"
                   + (resumedAt > 0 ? ", resuming at step \(resumedAt)" : "") + " → \(run.directory.path)")
         }
@@ -73,9 +72,9 @@ struct TrainCommand: ParsableCommand {
         if json {
             try printJSON(summary)
         } else {
-            print(summary.text)
-            print("model:  \(run.directory.appendingPathComponent("model").path)")
-            print("report: \(run.directory.appendingPathComponent("report.html").path)")
+            say(summary.text)
+            say("model:  \(run.directory.appendingPathComponent("model").path)")
+            say("report: \(run.directory.appendingPathComponent("report.html").path)")
         }
     }
 }
@@ -86,3 +85,6 @@ final class Delay: TrainerCallback {
     init(milliseconds: Int) { self.milliseconds = milliseconds }
     func trainer(_ trainer: Trainer, didStep metrics: StepMetrics) { usleep(UInt32(milliseconds * 1000)) }
 }
+
+/// Writes a line to standard output unbuffered, in order with the progress printer's writes.
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }

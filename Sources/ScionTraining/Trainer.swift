@@ -293,7 +293,8 @@ public final class Trainer {
     }
 
     /// Runs until `steps` optimizer steps are done (default: `config.steps`), evaluating every
-    /// `evalEvery` steps and at the end, and checkpointing every `checkpointEvery` steps and at the end.
+    /// `evalEvery` steps and after the last configured step, and checkpointing every
+    /// `checkpointEvery` steps and where it stops.
     ///
     /// - Throws: ``TrainingError/nonFinite(step:tensor:value:)`` (the last good checkpoint stays), or
     ///   checkpoint write errors.
@@ -305,7 +306,7 @@ public final class Trainer {
             if config.evalEvery > 0 && s % config.evalEvery == 0 && s < target { evaluate() }
             if config.checkpointEvery > 0 && s % config.checkpointEvery == 0 && s < target { try saveCheckpoint() }
         }
-        if state.evaluations.last?.step != state.step { evaluate() }
+        if target >= config.steps && state.evaluations.last?.step != state.step { evaluate() }
         if checkpoints != nil && checkpoints?.latestStep() != state.step { try saveCheckpoint() }
     }
 

@@ -1,0 +1,95 @@
+// The crash test: the built `scion` binary trains a tiny config, is killed (SIGKILL) at random
+// moments after checkpoints exist, each time leaving a readable latest checkpoint, and is resumed;
+// the final loss curve equals an uninterrupted run's bit for bit.
+
+import Foundation
+import Testing
+@testable import ScionTraining
+
+/// The built `scion` executable beside the test runner.
+func scionExecutable() -> URL {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    // The runner may sit inside a bundle folder (macOS .xctest/Contents/MacOS); walk up to find `scion`.
+    for _ in 0..<4 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("scion").path) {
+        dir = dir.deletingLastPathComponent()
+    }
+    return dir.appendingPathComponent("scion")
+}
+
+func startScion(_ arguments: [String]) throws -> Process {
+    let p = Process()
+    p.executableURL = scionExecutable()
+    p.arguments = arguments
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    return p
+}
+
+func trainLosses(_ dir: URL) throws -> [UInt64] {
+    let text = try String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+    return try text.split(separator: "\n").compactMap { line in
+        let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        guard obj?["kind"] as? String == "train" else { return nil }
+        return (obj?["loss"] as? NSNumber)?.doubleValue.bitPattern
+    }
+}
+
+@Suite(.serialized) struct KillResumeTests {
+    static let config = """
+    model:
+      init: {architecture: gpt2, hiddenSize: 16, layers: 1, heads: 2, contextLength: 16}
+    data:
+      synthetic: {documents: 60, vocabularySize: 260}
+      sequenceLength: 8
+      batchSize: 2
+      validationFraction: 0.1
+    optimizer: {type: adamw, gradientClip: 1.0}
+    schedule: {type: cosine, peak: 3.0e-3, minimum: 3.0e-4, steps: 24}
+    steps: 24
+    evalEvery: 6
+    evalBatches: 1
+    checkpointEvery: 2
+    keepCheckpoints: 2
+    threads: 1
+    """
+
+    @Test func killedRunResumesToTheSameLossCurve() throws {
+        let root = Tiny.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let file = root.appendingPathComponent("run.yaml")
+        try Self.config.write(to: file, atomically: true, encoding: .utf8)
+        let straight = root.appendingPathComponent("straight"), killed = root.appendingPathComponent("killed")
+
+        let reference = try startScion(["train", "--config", file.path, "--output", straight.path])
+        reference.waitUntilExit()
+        #expect(reference.terminationStatus == 0)
+
+        let store = CheckpointStore(directory: killed.appendingPathComponent("checkpoints"))
+        var g = SystemRandomNumberGenerator()
+        var process = try startScion(["train", "--config", file.path, "--output", killed.path, "--step-delay-ms", "40"])
+        var kills = 0
+        var lastStep = 0
+        for _ in 0..<2 {
+            // Wait for a newer checkpoint, then kill at a random moment (often mid-write).
+            let deadline = Date().addingTimeInterval(60)
+            while (store.latestStep() ?? 0) <= lastStep && process.isRunning && Date() < deadline { usleep(5_000) }
+            usleep(UInt32.random(in: 0...150_000, using: &g))
+            guard process.isRunning else { break }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            kills += 1
+            let latest = try #require(store.latest(), "a checkpoint exists after the kill")
+            let loaded = try CheckpointStore.read(latest)          // never torn
+            #expect(loaded.state.step == store.latestStep())
+            lastStep = loaded.state.step
+            process = try startScion(["train", "--resume", killed.path, "--step-delay-ms", "40"])
+        }
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(kills >= 1)
+        let a = try trainLosses(straight), b = try trainLosses(killed)
+        #expect(a.count == 24)
+        #expect(a == b)
+    }
+}
