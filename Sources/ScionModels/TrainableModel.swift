@@ -15,3 +15,4 @@ public protocol TrainableLanguageModel: LanguageModel {
 }
 
 extension GPT2LMHeadModel: TrainableLanguageModel {}
+extension LlamaForCausalLM: TrainableLanguageModel {}

@@ -31,9 +31,13 @@ public final class TrainingRun {
     /// The unigram entropy of the validation tokens (nats/token), a loss any context-aware model must beat.
     public let unigramEntropy: Double?
 
-    init(directory: URL, config: TrainingConfig, trainer: Trainer, tokenizer: Tokenizer, unigramEntropy: Double?) {
+    /// The end-of-text id used for packing (written to the saved model's generation_config.json).
+    public let eosTokenID: Int
+
+    init(directory: URL, config: TrainingConfig, trainer: Trainer, tokenizer: Tokenizer, unigramEntropy: Double?,
+         eosTokenID: Int) {
         self.directory = directory; self.config = config; self.trainer = trainer
-        self.tokenizer = tokenizer; self.unigramEntropy = unigramEntropy
+        self.tokenizer = tokenizer; self.unigramEntropy = unigramEntropy; self.eosTokenID = eosTokenID
     }
 
     /// Starts a new run in `config.output`.
@@ -145,7 +149,7 @@ public final class TrainingRun {
             entropy = SyntheticCorpus.unigramEntropy(of: split.validation.map { docs[$0] }, tokenizer: tokenizer)
         }
         return TrainingRun(directory: directory, config: config, trainer: trainer, tokenizer: tokenizer,
-                           unigramEntropy: entropy)
+                           unigramEntropy: entropy, eosTokenID: eos)
     }
 
     static func makeTokenizer(_ data: DataConfig, modelTokenizer: Tokenizer?) throws -> Tokenizer {
@@ -198,8 +202,16 @@ public final class TrainingRun {
                 throw TrainingError.invalidConfig(path: "model.init", reason: "\(error)")
             }
             return GPT2LMHeadModel(config: c, generator: &generator)
+        case "llama":
+            let c = LlamaConfig(vocabSize: spec.vocabSize ?? vocabularySize, hiddenSize: spec.hiddenSize,
+                                intermediateSize: spec.intermediateSize ?? LlamaInit.intermediateSize(spec.hiddenSize),
+                                numHiddenLayers: spec.layers, numAttentionHeads: spec.heads, numKeyValueHeads: spec.kvHeads,
+                                maxPositionEmbeddings: spec.contextLength, tieWordEmbeddings: spec.tieWordEmbeddings)
+            do { return try LlamaForCausalLM(config: c, generator: &generator) } catch {
+                throw TrainingError.invalidConfig(path: "model.init", reason: "\(error)")
+            }
         default:
-            throw TrainingError.unsupported("model.init.architecture \(spec.architecture): fresh Llama models arrive with the Llama family; use gpt2, or continue from a Llama checkpoint with `from`")
+            throw TrainingError.invalidConfig(path: "model.init.architecture", reason: "expected gpt2 or llama, got \(spec.architecture)")
         }
     }
 
@@ -220,6 +232,8 @@ public final class TrainingRun {
         }
         let modelDir = directory.appendingPathComponent("model")
         try CheckpointStore.saveModel(trainer.model, to: modelDir, tokenizerJSON: tokenizer.jsonData())
+        try Data("{\n  \"eos_token_id\": \(eosTokenID)\n}\n".utf8)
+            .write(to: modelDir.appendingPathComponent("generation_config.json"))
         let s = summary()
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -238,6 +252,11 @@ public final class TrainingRun {
                                      evaluations: trainer.state.evaluations)
         try Data(html.utf8).write(to: directory.appendingPathComponent("report.html"), options: .atomic)
     }
+}
+
+enum LlamaInit {
+    /// Llama's MLP width: 8/3·C rounded up to a multiple of 64 (as the Llama papers size it).
+    static func intermediateSize(_ hidden: Int) -> Int { (8 * hidden / 3 + 63) / 64 * 64 }
 }
 
 /// Appends each step and evaluation to `metrics.jsonl`, one JSON object per line.

@@ -93,3 +93,63 @@ func trainLosses(_ dir: URL) throws -> [UInt64] {
         #expect(a == b)
     }
 }
+
+/// Runs `scion` to completion; returns (status, stdout, stderr).
+func runScion(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = scionExecutable()
+    p.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+@Suite struct TrainCommandTests {
+    @Test func badConfigFailsBeforeAnyWorkNamingTheKey() throws {
+        let root = Tiny.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let file = root.appendingPathComponent("bad.yaml")
+        try (KillResumeTests.config + "\noptimizer: {type: adamw, beta3: 0.9}\n")
+            .replacingOccurrences(of: "optimizer: {type: adamw, gradientClip: 1.0}\n", with: "")
+            .write(to: file, atomically: true, encoding: .utf8)
+        let out = root.appendingPathComponent("out")
+        let r = try runScion(["train", "--config", file.path, "--output", out.path])
+        #expect(r.status != 0)
+        #expect(r.err.contains("optimizer.beta3") && r.err.contains("unknown key"), "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        let t = try runScion(["train", "--config", file.path, "--set", "steps=many"])
+        #expect(t.err.contains("steps") && t.err.contains("expected an integer"), "\(t.err)")
+    }
+
+    @Test func unreadableDataNamesFileAndLine() throws {
+        let root = Tiny.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = root.appendingPathComponent("sft.jsonl")
+        try "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"a\"\n".write(to: data, atomically: true, encoding: .utf8)
+        let file = root.appendingPathComponent("run.yaml")
+        let yaml = KillResumeTests.config.replacingOccurrences(
+            of: "  synthetic: {documents: 60, vocabularySize: 260}",
+            with: "  sources: [{path: \(data.path), format: promptCompletion}]\n  tokenizer: synthetic")
+        try yaml.write(to: file, atomically: true, encoding: .utf8)
+        let r = try runScion(["train", "--config", file.path, "--output", root.appendingPathComponent("out").path])
+        #expect(r.status != 0)
+        #expect(r.err.contains("\(data.path):2"), "\(r.err)")
+    }
+
+    @Test func outputHoldingAnotherRunIsRefused() throws {
+        let root = Tiny.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let out = root.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: out.appendingPathComponent("config.json"))
+        let file = root.appendingPathComponent("run.yaml")
+        try KillResumeTests.config.write(to: file, atomically: true, encoding: .utf8)
+        let r = try runScion(["train", "--config", file.path, "--output", out.path])
+        #expect(r.status != 0)
+        #expect(r.err.contains("different run") && r.err.contains("--overwrite"), "\(r.err)")
+    }
+}
