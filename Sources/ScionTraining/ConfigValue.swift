@@ -8,11 +8,17 @@ import Yams
 
 /// A configuration value: the schema-free tree that YAML, JSON and `--set` overrides parse into.
 public enum ConfigValue: Equatable, Sendable, CustomStringConvertible {
+    /// `null` or `~`.
     case null
+    /// `true` / `false`.
     case bool(Bool)
+    /// An integer.
     case int(Int)
+    /// A number with a fraction or exponent.
     case double(Double)
+    /// Text (quoted, or a plain scalar that is nothing else).
     case string(String)
+    /// A list.
     case array([ConfigValue])
     /// A mapping; keys keep their order in the source.
     case object([(String, ConfigValue)])

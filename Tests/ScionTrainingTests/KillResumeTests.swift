@@ -153,3 +153,29 @@ func runScion(_ arguments: [String]) throws -> (status: Int32, out: String, err:
         #expect(r.err.contains("different run") && r.err.contains("--overwrite"), "\(r.err)")
     }
 }
+
+extension TrainCommandTests {
+    @Test func continuesPretrainingFromTheSavedHFFolder() throws {
+        let root = Tiny.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let file = root.appendingPathComponent("run.yaml")
+        try KillResumeTests.config.write(to: file, atomically: true, encoding: .utf8)
+        let first = root.appendingPathComponent("first"), second = root.appendingPathComponent("second")
+        let a = try runScion(["train", "--config", file.path, "--output", first.path, "--set", "steps=12", "--json"])
+        #expect(a.status == 0, "\(a.err)")
+        let model = first.appendingPathComponent("model")
+        for name in ["config.json", "model.safetensors", "tokenizer.json", "generation_config.json"] {
+            #expect(FileManager.default.fileExists(atPath: model.appendingPathComponent(name).path), "\(name)")
+        }
+        let summaryA = try JSONDecoder().decode(RunSummary.self, from: Data(a.out.utf8))
+        // Continue from the HF folder (its own tokenizer), with a re-warmed schedule.
+        let b = try runScion(["train", "--config", file.path, "--output", second.path, "--json",
+                              "--set", "model={from: \(model.path)}", "--set", "steps=4"])
+        #expect(b.status == 0, "\(b.err)")
+        let summaryB = try JSONDecoder().decode(RunSummary.self, from: Data(b.out.utf8))
+        #expect(summaryB.parameters == summaryA.parameters)
+        #expect(try #require(summaryB.initialLoss) < (try #require(summaryA.initialLoss)) - 0.3)
+        #expect(summaryB.flops == 6 * Double(summaryB.parameters) * Double(summaryB.tokens))
+        #expect(FileManager.default.fileExists(atPath: second.appendingPathComponent("report.html").path))
+    }
+}
