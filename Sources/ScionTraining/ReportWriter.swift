@@ -25,9 +25,9 @@ public enum ReportWriter {
                             evaluations: [EvalMetrics]) -> String {
         let train = history.map { (Double($0.step), $0.loss) }
         let smoothed = smooth(train, window: max(1, history.count / 50))
-        var lossSeries = [Series(name: "train loss", color: "#9ab8e0", points: train)]
-        if history.count > 50 { lossSeries.append(Series(name: "train loss (smoothed)", color: "#1f5fbf", points: smoothed)) }
-        lossSeries.append(Series(name: "validation loss", color: "#d9480f", points: evaluations.map { (Double($0.step), $0.loss) }))
+        var lossSeries = [Series(name: "train", color: "#9ab8e0", points: train)]
+        if history.count > 50 { lossSeries.append(Series(name: "train (smoothed)", color: "#1f5fbf", points: smoothed)) }
+        lossSeries.append(Series(name: "validation", color: "#d9480f", points: evaluations.map { (Double($0.step), $0.loss) }))
         if let u = summary.unigramEntropy, let last = history.last {
             lossSeries.append(Series(name: "unigram entropy", color: "#868e96", points: [(1, u), (Double(last.step), u)]))
         }
@@ -143,7 +143,7 @@ public enum ReportWriter {
             if series.count > 1 {
                 svg += "<rect x=\"\(f(legendX))\" y=\"27\" width=\"10\" height=\"3\" fill=\"\(s.color)\"/>"
                 svg += "<text x=\"\(f(legendX + 13))\" y=\"32\">\(escape(s.name))</text>\n"
-                legendX += Double(s.name.count) * 5.6 + 26
+                legendX += Double(s.name.count) * 6.2 + 28
             }
         }
         return svg + "</svg>"

@@ -273,7 +273,7 @@ import Testing
         #expect(html.hasPrefix("<!DOCTYPE html>"))
         #expect(html.components(separatedBy: "<svg").count - 1 == 3)
         #expect(html.contains("<polyline"))
-        #expect(html.contains("validation loss"))
+        #expect(html.contains("validation"))
         #expect(!html.contains("<script"))
         #expect(!html.contains("http://") || html.contains("http://www.w3.org/2000/svg"))
     }
