@@ -178,7 +178,10 @@ public final class LlamaForCausalLM: LanguageModel {
     public var entries: [ModuleEntry] { [.child("model", model), .child("lm_head", lmHead)] }
 
     public var vocabularySize: Int { config.vocabSize }
-    public var maxPositions: Int { config.maxPositionEmbeddings }
+    /// The context limit; an active sliding window (Mistral, Qwen2 with use_sliding_window) lowers it,
+    /// because Scion's attention is full: beyond the window the outputs would differ from transformers,
+    /// so generation and evaluation refuse (or truncate) longer inputs instead.
+    public var maxPositions: Int { min(config.maxPositionEmbeddings, config.activeSlidingWindow ?? Int.max) }
     public var layerCount: Int { config.numHiddenLayers }
 
     /// A KV cache [B, Hkv, capacity, D] per layer.

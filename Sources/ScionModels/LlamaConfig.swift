@@ -1,7 +1,7 @@
 // The Hugging Face config of the llama family (model_type llama, mistral, qwen2), decoded from
 // config.json with HF field names. Follows transformers' configuration_llama.py / configuration_qwen2.py
 // and modeling_rope_utils.py (both the 4.x `rope_theta` + `rope_scaling` fields and the 5.x
-// `rope_parameters` field are read). Not a GGUF config: ScionCheckpoint.LlamaConfig holds those
+// `rope_parameters` field are read). Not a GGUF config: ScionCheckpoint.LlamaGGUFConfig holds those
 // values and ``LlamaConfig/init(gguf:modelType:)`` converts them.
 
 import Foundation
@@ -110,7 +110,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     }
 
     /// The config of a llama GGUF file (`general.architecture` = llama).
-    public init(gguf g: ScionCheckpoint.LlamaConfig, headDim: Int? = nil, ropeScaling: RopeScaling? = nil) {
+    public init(gguf g: ScionCheckpoint.LlamaGGUFConfig, headDim: Int? = nil, ropeScaling: RopeScaling? = nil) {
         self.init(modelType: "llama", vocabSize: g.vocabSize, hiddenSize: g.hiddenSize, intermediateSize: g.intermediateSize,
                   numHiddenLayers: g.layerCount, numAttentionHeads: g.headCount, numKeyValueHeads: g.kvHeadCount,
                   headDim: headDim, rmsNormEps: g.rmsNormEpsilon, ropeTheta: g.ropeTheta, ropeScaling: ropeScaling,

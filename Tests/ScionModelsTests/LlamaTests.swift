@@ -118,7 +118,7 @@ enum LlamaFixtures {
     @Test func ropeScalingFrequencies() throws {
         // Llama 3 with head_dim 8, base 500000, factor 8, low 1, high 4, original context 16:
         // wavelengths 2π, 167, 4443, 118 000 → smoothed (4 < 2π < 16), then divided by 8 three times.
-        let c = try LlamaFixtures.folder("llama3_rope").decodeConfig(ScionModels.LlamaConfig.self)
+        let c = try LlamaFixtures.folder("llama3_rope").decodeConfig(LlamaConfig.self)
         let inv = c.inverseFrequencies
         let plain = (0..<4).map { 1 / pow(500_000.0, Double(2 * $0) / 8) }
         let smooth = (16 / (2 * Double.pi) - 1) / 3
@@ -148,7 +148,7 @@ enum LlamaFixtures {
 
     @Test func randomInitAndRegistry() throws {
         var g = RandomGenerator(seed: 7)
-        let config = ScionModels.LlamaConfig(vocabSize: 50, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1,
+        let config = LlamaConfig(vocabSize: 50, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1,
                                              numAttentionHeads: 4, numKeyValueHeads: 1, tieWordEmbeddings: true)
         let model = try LlamaForCausalLM(config: config, generator: &g)
         let w = try #require(model.parameter(at: "model.layers.0.mlp.up_proj.weight")).value.floats()
@@ -160,7 +160,7 @@ enum LlamaFixtures {
     }
 
     @Test func badConfigNamesTheField() throws {
-        let bad = ScionModels.LlamaConfig(vocabSize: 10, hiddenSize: 12, intermediateSize: 8, numHiddenLayers: 1,
+        let bad = LlamaConfig(vocabSize: 10, hiddenSize: 12, intermediateSize: 8, numHiddenLayers: 1,
                                           numAttentionHeads: 3, numKeyValueHeads: 2)
         do {
             try bad.validate()
@@ -189,7 +189,7 @@ enum LlamaFixtures {
     }
 
     @Test func slidingWindowIsRefusedNotIgnored() throws {
-        let mistral = ScionModels.LlamaConfig(modelType: "mistral", vocabSize: 10, hiddenSize: 8, intermediateSize: 8,
+        let mistral = LlamaConfig(modelType: "mistral", vocabSize: 10, hiddenSize: 8, intermediateSize: 8,
                                               numHiddenLayers: 1, numAttentionHeads: 2, slidingWindow: 4)
         #expect(mistral.activeSlidingWindow == 4)
         var qwen = mistral
