@@ -11,8 +11,8 @@ struct Scion: ParsableCommand {
         abstract: "Pretrain, grow, adapt, compress and serve transformer language models in Swift.",
         version: ScionVersionInfo.string,
         subcommands: [DoctorCommand.self, DemoCommand.self, InspectCommand.self, TokenizeCommand.self,
-                      GenerateCommand.self, ChatCommand.self, EvalCommand.self, EmbedCommand.self,
-                      AdapterCommand.self])
+                      GenerateCommand.self, ChatCommand.self, EvalCommand.self, EmbedCommand.self, TrainCommand.self,
+                      FinetuneCommand.self, AdapterCommand.self])
 }
 
 /// Prints a value as pretty, key-sorted JSON on stdout.

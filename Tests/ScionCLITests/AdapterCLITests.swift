@@ -29,3 +29,27 @@ import Testing
         #expect(bad.err.contains("transformer.h.0.attn.c_attn"), "stderr: \(bad.err)")
     }
 }
+
+@Suite struct FinetuneCLITests {
+    /// A tiny model pretrained for two steps, then fine-tuned with AdaLoRA (a per-step method) for
+    /// three: the run writes a PEFT adapter and the merged model.
+    @Test func finetuneWritesAdapterAndMergedModel() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("scion-ft-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let data = "  synthetic: {documents: 120, seed: 1, vocabularySize: 300}\n  sequenceLength: 32\n  batchSize: 4\n"
+        try ("model:\n  init: {architecture: llama, hiddenSize: 32, layers: 2, heads: 4, contextLength: 64}\ndata:\n" + data
+             + "steps: 2\noutput: \(dir)/pre\n").write(toFile: dir + "/pre.yaml", atomically: true, encoding: .utf8)
+        try ("model: {from: x}\ndata:\n" + data + "steps: 3\n").write(toFile: dir + "/ft.yaml", atomically: true, encoding: .utf8)
+        let pre = try runScion(["train", "--config", dir + "/pre.yaml", "--json"])
+        #expect(pre.status == 0, "stderr: \(pre.err)")
+        let ft = try runScion(["finetune", "--model", dir + "/pre/model", "--method", "adalora", "--r", "4",
+                               "--config", dir + "/ft.yaml", "--output", dir + "/ft", "--json"])
+        #expect(ft.status == 0, "stderr: \(ft.err)")
+        for f in ["adapter/adapter_config.json", "adapter/adapter_model.safetensors", "model/model.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/ft/" + f), "\(f)")
+        }
+        let bad = try runScion(["finetune", "--model", "m", "--method", "nope", "--data", "d"])
+        #expect(bad.status != 0 && bad.err.contains("unknown --method nope"), "stderr: \(bad.err)")
+    }
+}
