@@ -54,15 +54,17 @@ import ScionTensor
         #expect(Injection.adapterNames(in: model) == ["a"])
     }
 
-    @Test func qloraIsLoRAOnAQuantizedLinear() throws {
+    @Test(arguments: [QuantizationFormat.q8_0, .q4_0, .q4_1])
+    func qloraIsLoRAOnAQuantizedLinear(_ format: QuantizationFormat) throws {
         let model = try Fixtures.model("llama")
-        // Quantize every attention and MLP projection to Q8_0.
+        // Quantize every attention and MLP projection.
+        let ggml: GGMLType = format == .q8_0 ? .q8_0 : format == .q4_0 ? .q4_0 : .q4_1
         for (k, l) in Injection.linearLayers(of: model) where k.contains("layers") {
             let w = l.weightOutIn.contiguous()
-            let bytes = GGMLQuantization.quantize(w.floats(), as: .q8_0)
+            let bytes = GGMLQuantization.quantize(w.floats(), as: ggml)
             let storage = Storage(byteCount: bytes.count)
             bytes.withUnsafeBytes { storage.pointer.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
-            l.weight = .quantized(try QuantizedMatrix(format: .q8_0, rows: l.outFeatures, columns: l.inFeatures, storage: storage, byteOffset: 0))
+            l.weight = .quantized(try QuantizedMatrix(format: format, rows: l.outFeatures, columns: l.inFeatures, storage: storage, byteOffset: 0))
         }
         let base = Fixtures.logits(model)
         try Injection.addAdapter(LoRA.Config(r: 4, loraAlpha: 8, targetModules: .names(["q_proj", "v_proj", "down_proj"])), to: model)
