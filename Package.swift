@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ScionModels", targets: ["ScionModels"]),
         .library(name: "ScionData", targets: ["ScionData"]),
         .library(name: "ScionOptim", targets: ["ScionOptim"]),
+        .library(name: "ScionGrowth", targets: ["ScionGrowth"]),
         .executable(name: "scion", targets: ["ScionCLI"]),
         .executable(name: "scion-bench", targets: ["ScionBench"]),
     ],
@@ -28,11 +29,12 @@ let package = Package(
         .target(name: "ScionModels", dependencies: ["ScionNN", "ScionCheckpoint", "ScionTokenizers"]),
         .target(name: "ScionData", dependencies: ["ScionTokenizers", "ScionTensor"]),
         .target(name: "ScionOptim", dependencies: ["ScionNN"]),
+        .target(name: "ScionGrowth", dependencies: ["ScionModels", "ScionNN", "ScionTensor"]),
         .target(name: "ScionTestSupport", dependencies: ["ScionTensor"]),
         .executableTarget(
             name: "ScionCLI",
             dependencies: [
-                "ScionTensor", "ScionCheckpoint", "ScionTokenizers", "ScionNN", "ScionModels",
+                "ScionTensor", "ScionCheckpoint", "ScionTokenizers", "ScionNN", "ScionModels", "ScionGrowth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmarks: never run by `swift test`; `swift run -c release scion-bench`.
@@ -44,6 +46,7 @@ let package = Package(
         .testTarget(name: "ScionModelsTests", dependencies: ["ScionModels", "ScionTestSupport"]),
         .testTarget(name: "ScionDataTests", dependencies: ["ScionData"]),
         .testTarget(name: "ScionOptimTests", dependencies: ["ScionOptim", "ScionTestSupport"]),
+        .testTarget(name: "ScionGrowthTests", dependencies: ["ScionGrowth", "ScionTestSupport"]),
         .testTarget(name: "ScionCLITests"),
     ],
     swiftLanguageModes: [.v6]
