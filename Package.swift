@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "ScionModelsTests", dependencies: ["ScionModels", "ScionTestSupport"]),
         .testTarget(name: "ScionDataTests", dependencies: ["ScionData"]),
         .testTarget(name: "ScionOptimTests", dependencies: ["ScionOptim", "ScionTestSupport"]),
-        .testTarget(name: "ScionGrowthTests", dependencies: ["ScionGrowth", "ScionTestSupport"]),
+        .testTarget(name: "ScionGrowthTests", dependencies: ["ScionGrowth", "ScionModels", "ScionNN", "ScionTensor", "ScionTestSupport"]),
         .testTarget(name: "ScionCLITests"),
     ],
     swiftLanguageModes: [.v6]
