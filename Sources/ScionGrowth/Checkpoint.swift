@@ -134,6 +134,10 @@ public struct Checkpoint: Sendable {
     public var intermediateSize: Int { int(family.intermediateSizeKey) ?? 4 * hiddenSize }
     /// Whether the output head shares the token embedding.
     public var tiedEmbeddings: Bool { bool("tie_word_embeddings") ?? (family != .llama) }
+    /// Vocabulary size V.
+    public var vocabularySize: Int { int("vocab_size") ?? 0 }
+    /// Longest sequence the model takes (`n_positions` or `max_position_embeddings`).
+    public var maxPositions: Int { int("n_positions") ?? int("max_position_embeddings") ?? 512 }
     /// Whether this BERT checkpoint carries the masked-LM head.
     public var hasMaskedLMHead: Bool { tensors.keys.contains { $0.hasPrefix("cls.") } }
 

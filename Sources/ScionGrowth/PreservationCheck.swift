@@ -39,10 +39,29 @@ public enum PreservationCheck {
 
     /// Compares two in-memory checkpoints on `ids` (each instantiated as a fresh model).
     public static func compare(before: Checkpoint, after: Checkpoint, ids: [Int]) throws -> PreservationReport {
-        let (a, kindA) = try outputs(before.instantiate(), ids)
-        let (b, kindB) = try outputs(after.instantiate(), ids)
-        guard kindA == kindB else { throw GrowthError.invalidCheckpoint("cannot compare \(kindA) with \(kindB)") }
-        return try report(a, b, positions: ids.count, output: kindA)
+        try compare(before: before, after: after, sequences: [ids])
+    }
+
+    /// Compares two checkpoints over several token sequences (each within the models' context):
+    /// the largest difference and KL over all of them, and the KL averaged over all positions.
+    public static func compare(before: Checkpoint, after: Checkpoint, sequences: [[Int]]) throws -> PreservationReport {
+        let ma = try before.instantiate(), mb = try after.instantiate()
+        var total: PreservationReport? = nil
+        for ids in sequences where !ids.isEmpty {
+            let (a, kindA) = try outputs(ma, ids)
+            let (b, kindB) = try outputs(mb, ids)
+            guard kindA == kindB else { throw GrowthError.invalidCheckpoint("cannot compare \(kindA) with \(kindB)") }
+            let r = try report(a, b, positions: ids.count, output: kindA)
+            guard var t = total else { total = r; continue }
+            let n = Double(t.positions), m = Double(r.positions)
+            t.maxAbsDifference = max(t.maxAbsDifference, r.maxAbsDifference)
+            if let x = t.meanKL, let y = r.meanKL { t.meanKL = (x * n + y * m) / (n + m) }
+            if let x = t.maxKL, let y = r.maxKL { t.maxKL = max(x, y) }
+            t.positions += r.positions
+            total = t
+        }
+        guard let total else { throw GrowthError.invalidCheckpoint("no tokens to compare") }
+        return total
     }
 
     /// Output rows [T][width]: logits for LMs, last hidden states for a bare encoder.
