@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "ScionModels", dependencies: ["ScionNN", "ScionCheckpoint", "ScionTokenizers"]),
         .target(name: "ScionData", dependencies: ["ScionTokenizers", "ScionTensor"]),
         .target(name: "ScionOptim", dependencies: ["ScionNN"]),
-        .target(name: "ScionGrowth", dependencies: ["ScionModels", "ScionNN", "ScionTensor"]),
+        .target(name: "ScionGrowth", dependencies: ["ScionModels", "ScionNN", "ScionTensor", "ScionTokenizers"]),
         .target(name: "ScionTestSupport", dependencies: ["ScionTensor"]),
         .executableTarget(
             name: "ScionCLI",

@@ -42,7 +42,8 @@ extension GrowthOperator {
 /// The registry: every growth operator type, in one explicit list (contract tests run over it).
 public enum GrowthOperators {
     /// All operator types.
-    public static let all: [any GrowthOperator.Type] = [GStack.self, ZeroBlockInsertion.self, WidthExpansion.self]
+    public static let all: [any GrowthOperator.Type] = [GStack.self, ZeroBlockInsertion.self, WidthExpansion.self,
+                                                            VocabularyExpansion.self]
 
     /// The registry names.
     public static var names: [String] { all.map { $0.name } }

@@ -85,8 +85,9 @@ public enum PreservationCheck {
         var maxDiff = 0.0, klSum = 0.0, klMax = 0.0
         for (ra, rb) in zip(a, b) {
             if output == "logits" {
-                guard ra.count == rb.count else {
-                    throw GrowthError.invalidCheckpoint("vocabulary sizes differ: \(ra.count) vs \(rb.count)")
+                // A grown vocabulary appends ids; the old ids are compared, the KL uses the full new softmax.
+                guard rb.count >= ra.count else {
+                    throw GrowthError.invalidCheckpoint("the after vocabulary is smaller: \(rb.count) < \(ra.count)")
                 }
             } else {
                 guard rb.count >= ra.count else {
@@ -103,7 +104,9 @@ public enum PreservationCheck {
                                   maxKL: output == "logits" ? klMax : nil, positions: positions, output: output)
     }
 
-    /// KL(softmax(p) ‖ softmax(q)) in nats, computed in Double with log-sum-exp.
+    /// KL(softmax(p) ‖ softmax(q)) in nats, computed in Double with log-sum-exp. When q is longer
+    /// (a grown vocabulary), p is zero on the extra outcomes: the sum runs over p's entries while q's
+    /// softmax normalizes over all of q.
     public static func klDivergence(_ p: [Float], _ q: [Float]) -> Double {
         func logSoftmax(_ x: [Float]) -> [Double] {
             let m = Double(x.max() ?? 0)

@@ -32,6 +32,9 @@ let growthCases: [GrowthCase] = [
     GrowthCase(label: "widen hidden 32→48 (non-uniform)", op: WidthExpansion(hiddenSize: 48), fixtures: GrowthFixtures.names),
     GrowthCase(label: "widen hidden random", op: WidthExpansion(hiddenSize: 64, selection: .random(seed: 1)),
                fixtures: GrowthFixtures.names),
+    GrowthCase(label: "vocab +3 mean", op: VocabularyExpansion(tokens: ["<n0>", "<n1>", "<n2>"]), fixtures: GrowthFixtures.names),
+    GrowthCase(label: "vocab +2 pieces", op: VocabularyExpansion(tokens: ["<p0>", "<p1>"], initializer: SubPieceMeanInitializer(),
+                                                                 pieces: [[4, 5], [6]]), fixtures: GrowthFixtures.names),
     GrowthCase(label: "widen AKI ffn+heads", op: WidthExpansion(intermediateSize: 160, method: .aki),
                fixtures: GrowthFixtures.names),
 ]
