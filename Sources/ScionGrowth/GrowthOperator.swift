@@ -43,7 +43,7 @@ extension GrowthOperator {
 public enum GrowthOperators {
     /// All operator types.
     public static let all: [any GrowthOperator.Type] = [GStack.self, ZeroBlockInsertion.self, WidthExpansion.self,
-                                                            VocabularyExpansion.self]
+                                                            VocabularyExpansion.self, InheritanceShrink.self]
 
     /// The registry names.
     public static var names: [String] { all.map { $0.name } }
