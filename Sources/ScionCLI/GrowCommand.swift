@@ -1,4 +1,4 @@
-// `scion grow stack | insert | widen` (ScionGrowth operators on HF folders, writing HF folders with
+// `scion grow stack | insert | widen | shrink | vocab` (ScionGrowth operators on HF folders, writing HF folders with
 // the parent's tokenizer files and a lineage manifest) and `scion check preserved` (max |Δ logit|
 // and KL between a model and its grown child). Every target shape is validated before any write.
 
@@ -10,7 +10,8 @@ import ScionTokenizers
 struct GrowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grow", abstract: "Grow a trained model into a deeper or wider one (G_stack, zero-block insertion, bert2BERT).",
-        subcommands: [GrowStackCommand.self, GrowInsertCommand.self, GrowWidenCommand.self])
+        subcommands: [GrowStackCommand.self, GrowInsertCommand.self, GrowWidenCommand.self, GrowShrinkCommand.self,
+                      GrowVocabCommand.self])
 }
 
 /// Options every grow subcommand takes.
@@ -101,6 +102,58 @@ struct GrowWidenCommand: ParsableCommand {
         guard let m = WidthExpansion.Method(rawValue: method) else { throw ValidationError("--method must be fpi or aki") }
         try io.run(WidthExpansion(hiddenSize: hiddenSize, intermediateSize: intermediateSize, attentionHeads: heads,
                                   keyValueHeads: kvHeads, method: m, selection: seed.map { .random(seed: $0) } ?? .cyclic))
+    }
+}
+
+struct GrowShrinkCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shrink", abstract: "Build a smaller student that inherits chosen layers, heads and channels (TinyCLIP-style).")
+    @OptionGroup var io: GrowIO
+    @Option(help: "Number of layers to keep.") var layers: Int?
+    @Option(help: "Explicit teacher layers to keep, e.g. \"0,2,4\".") var layerIndices: String?
+    @Option(help: "New hidden size.") var hiddenSize: Int?
+    @Option(help: "New FFN inner size.") var intermediateSize: Int?
+    @Option(help: "New number of query heads (Llama family).") var heads: Int?
+    @Option(help: "New number of key/value heads (Llama family).") var kvHeads: Int?
+    @Option(help: "evenlySpaced, first or importance (magnitude).") var choice = "evenlySpaced"
+
+    func run() throws {
+        guard let c = InheritanceShrink.Choice(rawValue: choice) else {
+            throw ValidationError("--choice must be evenlySpaced, first or importance")
+        }
+        try io.run(InheritanceShrink(layers: layers, layerIndices: try layerIndices.map { try parseInts($0, option: "--layer-indices") },
+                                     hiddenSize: hiddenSize, intermediateSize: intermediateSize, attentionHeads: heads,
+                                     keyValueHeads: kvHeads, choice: c))
+    }
+}
+
+struct GrowVocabCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vocab", abstract: "Add tokens (old ids kept) and initialize their embedding and head rows.")
+    @OptionGroup var io: GrowIO
+    @Option(help: "New tokens, comma-separated.") var tokens: String?
+    @Option(help: "A file with one new token per line.") var tokensFile: String?
+    @Option(help: "mean, pieces (mean of the old sub-pieces) or gaussian.") var `init` = "mean"
+    @Option(help: "Seed for --init gaussian.") var seed: UInt64 = 0
+
+    func run() throws {
+        var list: [String]
+        if let tokens {
+            list = tokens.split(separator: ",").map(String.init)
+        } else if let tokensFile, let text = try? String(contentsOfFile: tokensFile, encoding: .utf8) {
+            list = text.split(separator: "\n").map(String.init)
+        } else {
+            throw ValidationError("give --tokens or a readable --tokens-file")
+        }
+        list = list.filter { !$0.isEmpty }
+        let initializer: any EmbeddingInitializer
+        switch `init` {
+        case "mean": initializer = MeanInitializer()
+        case "pieces": initializer = SubPieceMeanInitializer()
+        case "gaussian": initializer = GaussianInitializer(seed: seed)
+        default: throw ValidationError("--init must be mean, pieces or gaussian")
+        }
+        try io.run(VocabularyExpansion(tokens: list, initializer: initializer))
     }
 }
 

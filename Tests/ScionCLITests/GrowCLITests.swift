@@ -49,4 +49,21 @@ import Testing
         #expect(r.err.contains("num_attention_heads % num_key_value_heads == 0"))
         #expect(!FileManager.default.fileExists(atPath: out))
     }
+
+    @Test func shrinkAndVocab() throws {
+        let model = fixtures.appendingPathComponent("models/llama").path
+        let a = temporaryFolder(), b = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: a); try? FileManager.default.removeItem(atPath: b) }
+        let s = try runScion(["grow", "shrink", "--model", model, "--output", a, "--layers", "1", "--heads", "2",
+                              "--kv-heads", "1", "--choice", "importance", "--json"])
+        #expect(s.status == 0, "\(s.err)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(s.out.utf8)) as? [String: Any])
+        #expect(summary["layers"] as? Int == 1 && summary["heads"] as? Int == 2)
+        let v = try runScion(["grow", "vocab", "--model", model, "--output", b, "--tokens", "<a>,<b>,<c>"])
+        #expect(v.status == 0, "\(v.err)")
+        let c = try runScion(["check", "preserved", "--before", model, "--after", b, "--ids", "1,2,3,4", "--json"])
+        let r = try #require(try JSONSerialization.jsonObject(with: Data(c.out.utf8)) as? [String: Any])
+        #expect((r["max_abs_difference"] as? Double ?? 1) <= 1e-6)
+        #expect((r["mean_kl"] as? Double ?? 0) > 0)
+    }
 }
