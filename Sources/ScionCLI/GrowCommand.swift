@@ -1,4 +1,4 @@
-// `scion grow stack | insert | widen | shrink | vocab` (ScionGrowth operators on HF folders, writing HF folders with
+// `scion grow stack | insert | widen | shrink | vocab | learngene` (ScionGrowth operators on HF folders, writing HF folders with
 // the parent's tokenizer files and a lineage manifest) and `scion check preserved` (max |Δ logit|
 // and KL between a model and its grown child). Every target shape is validated before any write.
 
@@ -11,7 +11,7 @@ struct GrowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grow", abstract: "Grow a trained model into a deeper or wider one (G_stack, zero-block insertion, bert2BERT).",
         subcommands: [GrowStackCommand.self, GrowInsertCommand.self, GrowWidenCommand.self, GrowShrinkCommand.self,
-                      GrowVocabCommand.self])
+                      GrowVocabCommand.self, GrowLearngeneCommand.self])
 }
 
 /// Options every grow subcommand takes.
@@ -154,6 +154,32 @@ struct GrowVocabCommand: ParsableCommand {
         default: throw ValidationError("--init must be mean, pieces or gaussian")
         }
         try io.run(VocabularyExpansion(tokens: list, initializer: initializer))
+    }
+}
+
+struct GrowLearngeneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "learngene",
+        abstract: "Instantiate any depth from a learngene (TLEG: --depth from a 2-layer gene; SWS: --profile), or --extract a TLEG gene.")
+    @OptionGroup var io: GrowIO
+    @Option(help: "TLEG: the depth L of the model built from a 2-layer gene (θ_A, θ_B).") var depth: Int?
+    @Option(help: "SWS: layers per stage, e.g. \"2,3,4\" for a 3-layer gene.") var profile: String?
+    @Flag(help: "Fit a TLEG gene (θ_A, θ_B) to --model by least squares over depth instead.") var extract = false
+
+    func run() throws {
+        guard [depth != nil, profile != nil, extract].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --depth, --profile or --extract")
+        }
+        if extract {
+            if FileManager.default.fileExists(atPath: io.output) && !io.overwrite {
+                throw CLIError("\(io.output) exists (pass --overwrite to replace it)")
+            }
+            try LearngeneExpansion.extractGene(from: try Checkpoint(folder: io.model)).save(to: io.output, overwrite: io.overwrite)
+            print("wrote \(io.output)")
+            return
+        }
+        if let depth { return try io.run(LearngeneExpansion(.tleg(depth: depth))) }
+        try io.run(LearngeneExpansion(.sws(profile: try parseInts(profile!, option: "--profile"))))
     }
 }
 

@@ -43,7 +43,8 @@ extension GrowthOperator {
 public enum GrowthOperators {
     /// All operator types.
     public static let all: [any GrowthOperator.Type] = [GStack.self, ZeroBlockInsertion.self, WidthExpansion.self,
-                                                            VocabularyExpansion.self, InheritanceShrink.self]
+                                                            VocabularyExpansion.self, InheritanceShrink.self,
+                                                            LearngeneExpansion.self]
 
     /// The registry names.
     public static var names: [String] { all.map { $0.name } }

@@ -66,4 +66,17 @@ import Testing
         #expect((r["max_abs_difference"] as? Double ?? 1) <= 1e-6)
         #expect((r["mean_kl"] as? Double ?? 0) > 0)
     }
+
+    @Test func learngene() throws {
+        let model = fixtures.appendingPathComponent("models/gpt2").path
+        let gene = temporaryFolder(), deep = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: gene); try? FileManager.default.removeItem(atPath: deep) }
+        #expect(try runScion(["grow", "learngene", "--model", model, "--output", gene, "--extract"]).status == 0)
+        let r = try runScion(["grow", "learngene", "--model", gene, "--output", deep, "--depth", "6", "--json"])
+        #expect(r.status == 0, "\(r.err)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        #expect(summary["layers"] as? Int == 6)
+        let bad = try runScion(["grow", "learngene", "--model", model, "--output", deep + "-x", "--profile", "1,2,3"])
+        #expect(bad.status != 0 && bad.err.contains("profile length == gene n_layer"))
+    }
 }

@@ -42,6 +42,9 @@ let growthCases: [GrowthCase] = [
                fixtures: GrowthFixtures.names),
     GrowthCase(label: "shrink GQA heads", op: InheritanceShrink(attentionHeads: 2, keyValueHeads: 1, choice: .importance),
                fixtures: ["llama", "qwen2", "llama_tied"]),
+    GrowthCase(label: "learngene TLEG depth 5 (2-layer fixture as gene)", op: LearngeneExpansion(.tleg(depth: 5)),
+               fixtures: GrowthFixtures.names),
+    GrowthCase(label: "learngene SWS profile 2,3", op: LearngeneExpansion(.sws(profile: [2, 3])), fixtures: GrowthFixtures.names),
     GrowthCase(label: "widen AKI ffn+heads", op: WidthExpansion(intermediateSize: 160, method: .aki),
                fixtures: GrowthFixtures.names),
 ]
