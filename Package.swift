@@ -32,7 +32,8 @@ let package = Package(
         .target(name: "ScionData", dependencies: ["ScionTokenizers", "ScionTensor"]),
         .target(name: "ScionOptim", dependencies: ["ScionNN"]),
         .target(name: "ScionTraining", dependencies: ["ScionModels", "ScionOptim", "ScionData", "Yams"]),
-        .target(name: "ScionGrowth", dependencies: ["ScionModels", "ScionNN", "ScionTensor", "ScionTokenizers"]),
+        .target(name: "ScionGrowth", dependencies: ["ScionModels", "ScionNN", "ScionTensor", "ScionTokenizers", "ScionTraining",
+                                                   "ScionData"]),
         .target(name: "ScionTestSupport", dependencies: ["ScionTensor"]),
         .executableTarget(
             name: "ScionCLI",
@@ -51,7 +52,8 @@ let package = Package(
         .testTarget(name: "ScionDataTests", dependencies: ["ScionData"]),
         .testTarget(name: "ScionOptimTests", dependencies: ["ScionOptim", "ScionTestSupport"]),
         .testTarget(name: "ScionTrainingTests", dependencies: ["ScionTraining"]),
-        .testTarget(name: "ScionGrowthTests", dependencies: ["ScionGrowth", "ScionModels", "ScionNN", "ScionTensor", "ScionTestSupport"]),
+        .testTarget(name: "ScionGrowthTests", dependencies: ["ScionGrowth", "ScionModels", "ScionNN", "ScionTensor", "ScionTestSupport",
+                                                           "ScionTraining", "ScionData"]),
         .testTarget(name: "ScionCLITests"),
     ],
     swiftLanguageModes: [.v6]
