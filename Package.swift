@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "ScionOptim", targets: ["ScionOptim"]),
         .library(name: "ScionAdapters", targets: ["ScionAdapters"]),
         .library(name: "ScionTraining", targets: ["ScionTraining"]),
+        .library(name: "ScionGrowth", targets: ["ScionGrowth"]),
         .executable(name: "scion", targets: ["ScionCLI"]),
         .executable(name: "scion-bench", targets: ["ScionBench"]),
     ],
@@ -33,11 +34,14 @@ let package = Package(
         .target(name: "ScionOptim", dependencies: ["ScionNN"]),
         .target(name: "ScionAdapters", dependencies: ["ScionModels"]),
         .target(name: "ScionTraining", dependencies: ["ScionModels", "ScionOptim", "ScionData", "Yams"]),
+        .target(name: "ScionGrowth", dependencies: ["ScionModels", "ScionNN", "ScionTensor", "ScionTokenizers", "ScionTraining",
+                                                   "ScionData"]),
         .target(name: "ScionTestSupport", dependencies: ["ScionTensor"]),
         .executableTarget(
             name: "ScionCLI",
             dependencies: [
                 "ScionTensor", "ScionCheckpoint", "ScionTokenizers", "ScionNN", "ScionModels", "ScionAdapters", "ScionTraining",
+                "ScionGrowth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmarks: never run by `swift test`; `swift run -c release scion-bench`.
@@ -51,6 +55,8 @@ let package = Package(
         .testTarget(name: "ScionOptimTests", dependencies: ["ScionOptim", "ScionTestSupport"]),
         .testTarget(name: "ScionAdaptersTests", dependencies: ["ScionAdapters", "ScionTestSupport"]),
         .testTarget(name: "ScionTrainingTests", dependencies: ["ScionTraining"]),
+        .testTarget(name: "ScionGrowthTests", dependencies: ["ScionGrowth", "ScionModels", "ScionNN", "ScionTensor", "ScionTestSupport",
+                                                           "ScionTraining", "ScionData"]),
         .testTarget(name: "ScionCLITests"),
     ],
     swiftLanguageModes: [.v6]

@@ -12,7 +12,7 @@ struct Scion: ParsableCommand {
         version: ScionVersionInfo.string,
         subcommands: [DoctorCommand.self, DemoCommand.self, InspectCommand.self, TokenizeCommand.self,
                       GenerateCommand.self, ChatCommand.self, EvalCommand.self, EmbedCommand.self, TrainCommand.self,
-                      FinetuneCommand.self, AdapterCommand.self])
+                      FinetuneCommand.self, AdapterCommand.self, GrowCommand.self, CheckCommand.self])
 }
 
 /// Prints a value as pretty, key-sorted JSON on stdout.
