@@ -59,7 +59,7 @@ let gpt2Small = GPT2Config(vocabSize: 50257, nPositions: 1024, nEmbd: 768, nLaye
 /// Peak resident set size of this process, MiB (getrusage reports KiB on Linux).
 func maxRSSMiB() -> Double {
     var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024
 }
 
