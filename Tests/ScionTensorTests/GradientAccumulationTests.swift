@@ -100,3 +100,21 @@ struct GradientAccumulationTests {
         #expect(run() == one)
     }
 }
+
+/// The fused activation backward (g ⊙ f′(x) in 4096-element blocks) over several blocks and threads.
+struct ActivationBackwardTests {
+    @Test(arguments: [GELUApproximation.tanh, .none])
+    func geluBackwardMatchesTheComposite(_ approximation: GELUApproximation) {
+        var g = RandomGenerator(seed: 21)
+        let x = Tensor.normal([2, 20_011], std: 2, generator: &g)           // not a multiple of the block
+        let w = Tensor.normal([2, 20_011], generator: &g)
+        let fused = valueAndGradients(at: [x]) { ($0[0].gelu(approximation: approximation) * w).sum() }.gradients[0]
+        let composite = valueAndGradients(at: [x]) {
+            ($0[0].geluComposite(approximation: approximation) * w).sum()
+        }.gradients[0]
+        expectOK(compare(fused, composite, Tolerance.for(dtype: .float32, op: .fused)))
+        let silu = valueAndGradients(at: [x]) { ($0[0].silu() * w).sum() }.gradients[0]
+        let siluComposite = valueAndGradients(at: [x]) { ($0[0].siluComposite() * w).sum() }.gradients[0]
+        expectOK(compare(silu, siluComposite, Tolerance.for(dtype: .float32, op: .fused)))
+    }
+}
