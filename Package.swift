@@ -14,11 +14,13 @@ let package = Package(
         .library(name: "ScionModels", targets: ["ScionModels"]),
         .library(name: "ScionData", targets: ["ScionData"]),
         .library(name: "ScionOptim", targets: ["ScionOptim"]),
+        .library(name: "ScionTraining", targets: ["ScionTraining"]),
         .executable(name: "scion", targets: ["ScionCLI"]),
         .executable(name: "scion-bench", targets: ["ScionBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .target(name: "ScionTensor"),
@@ -28,11 +30,12 @@ let package = Package(
         .target(name: "ScionModels", dependencies: ["ScionNN", "ScionCheckpoint", "ScionTokenizers"]),
         .target(name: "ScionData", dependencies: ["ScionTokenizers", "ScionTensor"]),
         .target(name: "ScionOptim", dependencies: ["ScionNN"]),
+        .target(name: "ScionTraining", dependencies: ["ScionModels", "ScionOptim", "ScionData", "Yams"]),
         .target(name: "ScionTestSupport", dependencies: ["ScionTensor"]),
         .executableTarget(
             name: "ScionCLI",
             dependencies: [
-                "ScionTensor", "ScionCheckpoint", "ScionTokenizers", "ScionNN", "ScionModels",
+                "ScionTensor", "ScionCheckpoint", "ScionTokenizers", "ScionNN", "ScionModels", "ScionTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmarks: never run by `swift test`; `swift run -c release scion-bench`.
@@ -45,6 +48,7 @@ let package = Package(
         .testTarget(name: "ScionModelsTests", dependencies: ["ScionModels", "ScionTestSupport"]),
         .testTarget(name: "ScionDataTests", dependencies: ["ScionData"]),
         .testTarget(name: "ScionOptimTests", dependencies: ["ScionOptim", "ScionTestSupport"]),
+        .testTarget(name: "ScionTrainingTests", dependencies: ["ScionTraining"]),
         .testTarget(name: "ScionCLITests"),
     ],
     swiftLanguageModes: [.v6]

@@ -11,7 +11,7 @@ struct Scion: ParsableCommand {
         abstract: "Pretrain, grow, adapt, compress and serve transformer language models in Swift.",
         version: ScionVersionInfo.string,
         subcommands: [DoctorCommand.self, DemoCommand.self, InspectCommand.self, TokenizeCommand.self,
-                      GenerateCommand.self, ChatCommand.self, EvalCommand.self, EmbedCommand.self])
+                      GenerateCommand.self, ChatCommand.self, EvalCommand.self, EmbedCommand.self, TrainCommand.self])
 }
 
 /// Prints a value as pretty, key-sorted JSON on stdout.

@@ -7,7 +7,7 @@
 import ScionTensor
 
 /// The hyper-parameters a llama decoder needs, read from GGUF metadata (`llama.*` keys).
-public struct LlamaConfig: Sendable, Equatable, Codable {
+public struct LlamaGGUFConfig: Sendable, Equatable, Codable {
     public var hiddenSize: Int
     public var layerCount: Int
     public var headCount: Int
@@ -40,7 +40,7 @@ public struct LlamaConfig: Sendable, Equatable, Codable {
 /// A llama GGUF file mapped to Hugging Face names and layout.
 public struct LlamaGGUFCheckpoint: Sendable {
     /// The model's hyper-parameters.
-    public var config: LlamaConfig
+    public var config: LlamaGGUFConfig
     /// Dequantized float32 tensors keyed by HF names (`model.layers.0.self_attn.q_proj.weight`), HF layout.
     public var tensors: [String: Tensor]
     /// GGUF tensors with no HF counterpart (for example `rope_freqs.weight`), left out of ``tensors``.
@@ -115,7 +115,7 @@ public enum LlamaGGUF {
 
     /// The config values of a llama GGUF file.
     /// - Throws: ``CheckpointError/missingMetadata(path:key:)`` or ``CheckpointError/invalidMetadata(path:key:reason:)``.
-    public static func config(of file: GGUFFile) throws -> LlamaConfig {
+    public static func config(of file: GGUFFile) throws -> LlamaGGUFConfig {
         let arch = file.architecture ?? "llama"
         func int(_ key: String, default value: Int? = nil) throws -> Int {
             guard let v = file.metadata["\(arch).\(key)"] else {
@@ -141,7 +141,7 @@ public enum LlamaGGUF {
         var vocab = file.metadata["\(arch).vocab_size"]?.intValue ?? file.metadata["tokenizer.ggml.tokens"]?.arrayValue?.count
         if vocab == nil, let embd = try? file.tensor(named: "token_embd.weight") { vocab = embd.shape.first }
         guard let vocab else { throw CheckpointError.missingMetadata(path: file.path, key: "\(arch).vocab_size") }
-        return LlamaConfig(hiddenSize: try int("embedding_length"), layerCount: try int("block_count"), headCount: heads,
+        return LlamaGGUFConfig(hiddenSize: try int("embedding_length"), layerCount: try int("block_count"), headCount: heads,
                            kvHeadCount: try int("attention.head_count_kv", default: heads),
                            intermediateSize: try int("feed_forward_length"), vocabSize: vocab,
                            ropeTheta: try double("rope.freq_base", default: 10_000),

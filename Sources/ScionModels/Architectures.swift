@@ -9,10 +9,15 @@ import ScionNN
 public enum Architectures {
     /// Causal LMs from HF folders, by `model_type`.
     static let causalFromFolder: [String: @Sendable (HFFolder) throws -> any LanguageModel] = [
+        "llama": { try LlamaForCausalLM.load(folder: $0) },
+        "mistral": { try LlamaForCausalLM.load(folder: $0) },
+        "qwen2": { try LlamaForCausalLM.load(folder: $0) },
         "gpt2": { try GPT2LMHeadModel.load(folder: $0) },
     ]
     /// Causal LMs from GGUF files, by `general.architecture`.
-    static let causalFromGGUF: [String: @Sendable (GGUFFile) throws -> any LanguageModel] = [:]
+    static let causalFromGGUF: [String: @Sendable (GGUFFile) throws -> any LanguageModel] = [
+        "llama": { try LlamaForCausalLM.load(gguf: $0) },
+    ]
     /// Encoders from HF folders, by `model_type`.
     static let encodersFromFolder: [String: @Sendable (HFFolder) throws -> any EncoderModel] = [
         "bert": { try BertModel.load(folder: $0) },

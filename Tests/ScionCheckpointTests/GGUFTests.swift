@@ -354,7 +354,7 @@ import ScionTensor
         #expect(abs(row[0] - -0.10654449) < 1e-7)
 
         let config = try LlamaGGUF.config(of: file)
-        #expect(config == LlamaConfig(hiddenSize: 576, layerCount: 30, headCount: 9, kvHeadCount: 3, intermediateSize: 1536,
+        #expect(config == LlamaGGUFConfig(hiddenSize: 576, layerCount: 30, headCount: 9, kvHeadCount: 3, intermediateSize: 1536,
                                       vocabSize: 49152, ropeTheta: 100_000, rmsNormEpsilon: Double(Float(1e-5)),
                                       contextLength: 8192, tieWordEmbeddings: true))
         // The un-permuted HF q_proj row 1 is GGUF row 2 (head 0: HF rows (2, 32) ↔ GGUF rows (32, 2)).

@@ -92,7 +92,7 @@ import ScionTensor
         try w.addTensor(name: "rope_freqs.weight", tensor: Tensor([1, 1]), type: .f32)
         let file = try GGUFFile(bytes: w.serialize(), label: "tiny-llama")
         let loaded = try LlamaGGUF.load(file)
-        #expect(loaded.config == LlamaConfig(hiddenSize: hidden, layerCount: layers, headCount: heads, kvHeadCount: kvHeads,
+        #expect(loaded.config == LlamaGGUFConfig(hiddenSize: hidden, layerCount: layers, headCount: heads, kvHeadCount: kvHeads,
                                              intermediateSize: ffn, vocabSize: vocab, ropeTheta: 10_000,
                                              rmsNormEpsilon: Double(Float(1e-6)), contextLength: 128, tieWordEmbeddings: true))
         #expect(loaded.config.headDimension == headDim)

@@ -1,0 +1,57 @@
+// QuantizedMatrix.matmulTransposed (fused decode kernel for small N, dequantize-tile + GEMM for
+// large N) against dequantize-then-matmul, for Q8_0, Q4_0 and Q4_1, odd row counts and N = 1, 3, 64.
+
+import Foundation
+import Testing
+import ScionCheckpoint
+import ScionNN
+import ScionTensor
+
+@Suite struct QuantizedMatmulTests {
+    static func matrix(_ format: QuantizationFormat, rows: Int, columns: Int, seed: UInt64) throws -> QuantizedMatrix {
+        var g = RandomGenerator(seed: seed)
+        let values = Tensor.normal([rows * columns], generator: &g).floats()
+        let type: GGMLType = format == .q8_0 ? .q8_0 : format == .q4_0 ? .q4_0 : .q4_1
+        let bytes = GGMLQuantization.quantize(values, as: type)
+        let storage = Storage(byteCount: bytes.count)
+        bytes.withUnsafeBytes { storage.pointer.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        return try QuantizedMatrix(format: format, rows: rows, columns: columns, storage: storage, byteOffset: 0)
+    }
+
+    static let cases: [(QuantizationFormat, Int)] = QuantizationFormat.allCases.flatMap { f in [1, 3, 4, 5, 64].map { (f, $0) } }
+
+    @Test(arguments: cases) func matchesDequantizedReference(format: QuantizationFormat, n: Int) throws {
+        for (rows, columns) in [(37, 96), (130, 64), (1, 32)] {
+            let q = try Self.matrix(format, rows: rows, columns: columns, seed: UInt64(rows * 31 + n))
+            var g = RandomGenerator(seed: UInt64(n))
+            let x = Tensor.normal([n, columns], generator: &g)
+            let got = q.matmulTransposed(x)
+            let want = x.matmul(q.dequantized().matrixTransposed)
+            #expect(got.shape == [n, rows])
+            // Same products summed in another order: float32 rounding of a length-`columns` dot product.
+            let d = zip(got.floats(), want.floats()).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            #expect(d <= 2e-4, "\(format) [\(rows), \(columns)] N=\(n): max |Δ| \(d)")
+        }
+    }
+
+    @Test func resultsDoNotDependOnThreadCount() throws {
+        let q = try Self.matrix(.q4_1, rows: 301, columns: 128, seed: 5)
+        var g = RandomGenerator(seed: 9)
+        let x = Tensor.normal([2, 128], generator: &g)
+        let saved = ComputeSettings.threadCount
+        defer { ComputeSettings.threadCount = saved }
+        ComputeSettings.threadCount = 1
+        let one = q.matmulTransposed(x).floats()
+        ComputeSettings.threadCount = 2
+        #expect(q.matmulTransposed(x).floats() == one)
+    }
+
+    @Test func rowPermutationStaysQuantizedAndExact() throws {
+        let q = try Self.matrix(.q4_0, rows: 8, columns: 64, seed: 3)
+        let order = [3, 1, 7, 0, 2, 6, 5, 4]
+        let p = q.rowsPermuted(order)
+        #expect(p.format == .q4_0 && p.byteCount == q.byteCount)
+        let a = q.dequantized().floats(), b = p.dequantized().floats()
+        for (i, r) in order.enumerated() { #expect(Array(b[(i * 64)..<(i * 64 + 64)]) == Array(a[(r * 64)..<(r * 64 + 64)])) }
+    }
+}
