@@ -5,8 +5,9 @@
 //   kernels    softmax, layer norm, GELU, cross-entropy over a 50257 vocabulary: GB/s vs memcpy
 //   decode     a GPT-2-124M-shaped fp32 decode step; attention on a KV-cache view vs a copy
 //   tokenizers encode MB/s of each tokenizer family vs HF `tokenizers` (TokenizerBench.swift)
+//   train      GPT-2 124M training step vs PyTorch (default and fused AdamW) (TrainBench.swift)
 //   safetensors load time of a ~500 MB file: mmap, page touch, full read vs read() and Python (SafetensorsBench.swift)
-// Usage: swift run -c release scion-bench [gemm|attention|kernels|decode|tokenizers|safetensors|all]
+// Usage: swift run -c release scion-bench [gemm|attention|kernels|decode|train|tokenizers|safetensors|all]
 //            [--threads N] [--runs N] [--python PATH] [--text FILE]
 
 import Foundation
@@ -201,11 +202,12 @@ case "gemm": benchGEMM()
 case "attention": benchAttention()
 case "kernels": benchKernels()
 case "decode": benchDecode()
+case "train": benchTrain()
 case "tokenizers": benchTokenizers()
 case "safetensors": benchSafetensors()
 case "all": benchGEMM(); benchAttention(); benchKernels(); benchTokenizers(); benchSafetensors()
 default:
-    FileHandle.standardError.write(Data(("usage: scion-bench [gemm|attention|kernels|decode|tokenizers|safetensors|all] "
+    FileHandle.standardError.write(Data(("usage: scion-bench [gemm|attention|kernels|decode|train|tokenizers|safetensors|all] "
         + "[--threads N] [--runs N] [--python PATH] [--text FILE]\n").utf8))
     exit(2)
 }

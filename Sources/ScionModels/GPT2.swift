@@ -338,9 +338,12 @@ public final class GPT2LMHeadModel: LanguageModel {
     /// computes `loss` when `labels=input_ids`).
     public func loss(_ ids: Tensor) -> Tensor {
         let (b, t) = (ids.shape[0], ids.shape[1])
-        let lg = logits(ids, cache: nil, attentionMask: nil).sliced(axis: 1, 0..<(t - 1))   // [B, T-1, V]
+        // The head runs only on the T−1 positions that have a label: slicing the logits instead would
+        // copy [B, T−1, V] into rows (100 MB at B4×T64) and zero-fill [B, T, V] again in backward.
+        let x = forward(ids, cache: nil, attentionMask: nil, collect: false).0
+        let h = x.sliced(axis: 1, 0..<(t - 1)).reshaped(b * (t - 1), config.nEmbd)        // [B·(T-1), C]
         let targets = ids.sliced(axis: 1, 1..<t).reshaped(b * (t - 1))                        // [B·(T-1)]
-        return lg.reshaped(b * (t - 1), config.vocabSize).crossEntropy(targets: targets)
+        return lmHead(h).crossEntropy(targets: targets)
     }
 
     // MARK: Loading and saving

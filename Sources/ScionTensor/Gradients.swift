@@ -84,7 +84,13 @@ func vjp(_ node: GradNode, _ g: Tensor) -> [Tensor?] {
         return [g]
     case .matmul:
         let (a, b) = (s[0], s[1])
-        return [g.matmul(b.matrixTransposed), a.matrixTransposed.matmul(g)]
+        // An operand that is a transposed matrix (x·Wᵀ with W [out, in], the tied LM head) gets its
+        // gradient as (gᵀ·x)ᵀ: the same GEMM with other transpose flags, whose result has W's own
+        // row-major layout, so accumulating it with other gradients of W (the embedding's, 154 MB for
+        // GPT-2) reads memory in order instead of across a transpose.
+        let ga = isTransposedMatrix(a) ? b.matmul(g.matrixTransposed).matrixTransposed : g.matmul(b.matrixTransposed)
+        let gb = isTransposedMatrix(b) ? g.matrixTransposed.matmul(a).matrixTransposed : a.matrixTransposed.matmul(g)
+        return [ga, gb]
     case .gather(let axis):
         return [Tensor.zeros(shapes[0], dtype: g.dtype).scatterAdding(axis: axis, index: s[0], source: g), nil]
     case .scatterAdd(let axis):
@@ -96,4 +102,9 @@ func vjp(_ node: GradNode, _ g: Tensor) -> [Tensor?] {
     case .softmax, .logSoftmax, .layerNorm, .rmsNorm, .gelu, .silu, .crossEntropy, .attention, .rope:
         return FusedGradients.vjp(node, g)
     }
+}
+
+/// True for a 2-D view that is the transpose of a row-major matrix.
+func isTransposedMatrix(_ x: Tensor) -> Bool {
+    x.rank == 2 && x.shape[0] > 1 && x.shape[1] > 1 && x.strides[0] == 1 && x.strides[1] == x.shape[0]
 }

@@ -11,7 +11,8 @@ public final class Storage: @unchecked Sendable {
     public let pointer: UnsafeMutableRawPointer
     /// Size in bytes.
     public let byteCount: Int
-    private let ownsMemory: Bool
+    /// False for memory borrowed from elsewhere (a mapped file, an optimizer's buffer).
+    let ownsMemory: Bool
     private let owner: AnyObject?
 
     /// Allocates `byteCount` zeroed bytes, 64-byte aligned.

@@ -54,7 +54,18 @@ extension FusedKernels {
         }
     }
 
-    static func activationTyped<T: TensorFloat>(_ x: Tensor, op: Primitive, derivative: Bool, _: T.Type) -> Tensor {
+    /// The backward of GELU/SiLU: g ⊙ f′(x). Float32 runs one fused pass (f′ on a block of 4096
+    /// elements, then the product while the block is in L1) instead of writing f′(x) and multiplying
+    /// in a second kernel: two [B·T, 3072] passes and an allocation fewer per MLP.
+    static func activationBackward(_ x: Tensor, _ g: Tensor, op: Primitive) -> Tensor {
+        if x.dtype == .float32 && g.dtype == .float32 && g.shape == x.shape && g.isContiguous {
+            return activationTyped(x, op: op, derivative: true, times: g, Float.self)
+        }
+        return g * activation(x, op: op, derivative: true)
+    }
+
+    static func activationTyped<T: TensorFloat>(_ x: Tensor, op: Primitive, derivative: Bool, times g: Tensor? = nil,
+                                                _: T.Type) -> Tensor {
         let n = x.count
         let out = Storage(uninitializedByteCount: n * MemoryLayout<T>.stride)
         let o = out.pointer.assumingMemoryBound(to: T.self)
@@ -63,10 +74,23 @@ extension FusedKernels {
         let invSqrt2 = T(1 / 2.0.squareRoot()), invSqrt2Pi = T(1 / (2 * Double.pi).squareRoot())
         if T.self == Float.self {
             let xf = xp.asFloat, of = o.asFloat
+            let gbox = UnsafeSendableBox(g.map { UnsafePointer($0.pointer(Float.self)) })
+            defer { withExtendedLifetime(g) {} }
             let cf: Float = 0.7978845608028654, kf: Float = 0.044715
             parallelFor(n, grain: 16384) { range in
-                let lo = range.lowerBound, len = range.count
-                let x = xf + lo, y = of + lo
+                guard let gp = gbox.value else {
+                    apply(xf + range.lowerBound, of + range.lowerBound, range.count)
+                    return
+                }
+                var lo = range.lowerBound
+                while lo < range.upperBound {
+                    let hi = Swift.min(lo + 4096, range.upperBound)
+                    apply(xf + lo, of + lo, hi - lo)
+                    for i in lo..<hi { of[i] *= gp[i] }
+                    lo = hi
+                }
+            }
+            @inline(__always) func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ len: Int) {
                 switch (op, derivative) {
                 case (.gelu(.tanh), false):
                     FastMath.map(x, y, len) { v in
@@ -105,6 +129,7 @@ extension FusedKernels {
             }
             return Tensor(storage: out, shape: x.shape, dtype: x.dtype)
         }
+        precondition(g == nil, "activation: a fused gradient product is float32 only")
         parallelFor(n, grain: 16384) { range in
             switch op {
             case .gelu(.tanh):

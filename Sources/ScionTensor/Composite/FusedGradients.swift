@@ -25,7 +25,7 @@ enum FusedGradients {
             let (dx, dw, _) = FusedKernels.normBackward(s[0], s[1], nil, s[2], g, t)
             return [dx, dw]
         case .gelu, .silu:
-            return [g * FusedKernels.activation(s[0], op: node.op, derivative: true)]
+            return [FusedKernels.activationBackward(s[0], g, op: node.op)]
         case .crossEntropy(let ignore):
             return [FusedKernels.crossEntropyBackward(s[0], s[1], s[2], g, ignoreIndex: ignore, t), nil]
         case .attention(let o):

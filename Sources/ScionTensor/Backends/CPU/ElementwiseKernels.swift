@@ -192,6 +192,22 @@ enum Kernels {
         }
     }
 
+    /// dst += src elementwise, in place (`dst` contiguous and owned by the caller: autograd's gradient
+    /// accumulation); each element is dst[i] + src[i], exactly what `dst + src` computes.
+    static func addInPlace(_ dst: Tensor, _ src: Tensor) {
+        precondition(dst.shape == src.shape && dst.dtype == src.dtype && dst.isContiguous,
+                     "addInPlace: \(dst.shape) += \(src.shape)")
+        func run<T: TensorFloat>(_: T.Type) {
+            let d = dst.storage.pointer.assumingMemoryBound(to: T.self)
+            let s = src.storage.pointer.assumingMemoryBound(to: T.self)
+            rows(shape: dst.shape, operands: [dst.strides, src.strides], offsets: [dst.offset, src.offset]) { _, bases, len, ist in
+                let x = d + bases[0], y = s + bases[1], sy = ist[1]
+                if sy == 1 { for j in 0..<len { x[j] += y[j] } } else { for j in 0..<len { x[j] += y[j * sy] } }
+            }
+        }
+        if dst.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+    }
+
     // MARK: Select
 
     static func select(_ mask: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {

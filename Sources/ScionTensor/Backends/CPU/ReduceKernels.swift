@@ -240,12 +240,22 @@ extension Kernels {
     /// index_add into zeros: out[..., idx[k], ...] += src[..., k, ...] (embedding backward).
     static func indexAdd(_ src: Tensor, axis: Int, index: Tensor, size: Int) -> Tensor {
         precondition(src.dtype.isComputeFloat, "indexAdd: dtype \(src.dtype) is not a float type")
+        var outShape = src.shape; outShape[axis] = size
+        let out = Tensor.zeros(outShape, dtype: src.dtype)
+        indexAdd(src, axis: axis, index: index, into: out)
+        return out
+    }
+
+    /// index_add into `out` (contiguous, freshly made or owned by the caller): out[..., idx[k], ...] += src[..., k, ...].
+    static func indexAdd(_ src: Tensor, axis: Int, index: Tensor, into out: Tensor) {
+        precondition(src.dtype.isComputeFloat && out.dtype == src.dtype && out.isContiguous,
+                     "indexAdd: dtype \(src.dtype) into \(out.dtype)")
         let idx = index.ints()
         let sc = src.contiguous()
         defer { withExtendedLifetime(sc) {} }
         let outer = src.shape[..<axis].reduce(1, *), inner = src.shape[(axis + 1)...].reduce(1, *)
-        var outShape = src.shape; outShape[axis] = size
-        let out = Tensor.zeros(outShape, dtype: src.dtype)
+        let size = out.shape[axis]
+        for i in idx { precondition(i >= 0 && i < size, "indexAdd: index \(i) out of range for size \(size)") }
         func run<T: TensorFloat>(_: T.Type) {
             let sp = sc.pointer(T.self), op = out.pointer(T.self)
             // Parallel over the inner (column) dimension so each output element has one writer
@@ -253,7 +263,6 @@ extension Kernels {
             parallelFor(inner, grain: 64) { cols in
                 for o in 0..<outer {
                     for (k, i) in idx.enumerated() {
-                        precondition(i >= 0 && i < size, "indexAdd: index \(i) out of range for size \(size)")
                         let s = sp + (o * idx.count + k) * inner, d = op + (o * size + i) * inner
                         for j in cols { d[j] += s[j] }
                     }
@@ -261,6 +270,5 @@ extension Kernels {
             }
         }
         if src.dtype == .float32 { run(Float.self) } else { run(Double.self) }
-        return out
     }
 }
