@@ -36,7 +36,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmarks: never run by `swift test`; `swift run -c release scion-bench`.
-        .executableTarget(name: "ScionBench", dependencies: ["ScionTensor", "ScionCheckpoint", "ScionTokenizers"]),
+        .executableTarget(name: "ScionBench", dependencies: ["ScionTensor", "ScionCheckpoint", "ScionTokenizers", "ScionNN", "ScionModels"]),
         .testTarget(name: "ScionTensorTests", dependencies: ["ScionTensor", "ScionTestSupport"]),
         .testTarget(name: "ScionCheckpointTests", dependencies: ["ScionCheckpoint", "ScionTestSupport"]),
         .testTarget(name: "ScionTokenizersTests", dependencies: ["ScionTokenizers"]),
