@@ -4,9 +4,11 @@
 //   Q4_0  18 B: d:f16, qs[16]:u8                x = d·(nibble − 8)
 //   Q4_1  20 B: d:f16, m:f16, qs[16]:u8         x = d·nibble + m
 // (low nibbles give elements 0–15, high nibbles 16–31). Follows ggml's reference layouts.
-// matmulTransposed: a fused dequantize-dot kernel (SSE-width SIMD4, rows split over threads, results
-// independent of the thread count) for decoding, and dequantized row tiles + BLAS GEMM for prefill.
-// Measured on SmolLM2-135M Q4_1 (release, baseline x86-64): ~37 ms/token decode on one thread.
+// matmulTransposed: for one input row (decoding) on x86-64, x rounded per block to int16 and an SSE2
+// integer kernel (`pmaddwd`, exact int32 block sums); for 2-4 rows a fused dequantize-dot float kernel
+// (SSE-width SIMD4); rows split over threads, results independent of the thread count; for more rows
+// (prefill) dequantized row tiles + BLAS GEMM. The int16 kernel decoded SmolLM2-135M 2-2.6× faster than
+// the float kernel (BENCHMARKS.md, Inference), with the same greedy tokens.
 
 import Foundation
 import ScionTensor
