@@ -14,11 +14,15 @@ let package = Package(
         .library(name: "ScionModels", targets: ["ScionModels"]),
         .library(name: "ScionData", targets: ["ScionData"]),
         .library(name: "ScionOptim", targets: ["ScionOptim"]),
+        .library(name: "ScionAdapters", targets: ["ScionAdapters"]),
+        .library(name: "ScionTraining", targets: ["ScionTraining"]),
+        .library(name: "ScionGrowth", targets: ["ScionGrowth"]),
         .executable(name: "scion", targets: ["ScionCLI"]),
         .executable(name: "scion-bench", targets: ["ScionBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .target(name: "ScionTensor"),
@@ -28,11 +32,16 @@ let package = Package(
         .target(name: "ScionModels", dependencies: ["ScionNN", "ScionCheckpoint", "ScionTokenizers"]),
         .target(name: "ScionData", dependencies: ["ScionTokenizers", "ScionTensor"]),
         .target(name: "ScionOptim", dependencies: ["ScionNN"]),
+        .target(name: "ScionAdapters", dependencies: ["ScionModels"]),
+        .target(name: "ScionTraining", dependencies: ["ScionModels", "ScionOptim", "ScionData", "Yams"]),
+        .target(name: "ScionGrowth", dependencies: ["ScionModels", "ScionNN", "ScionTensor", "ScionTokenizers", "ScionTraining",
+                                                   "ScionData"]),
         .target(name: "ScionTestSupport", dependencies: ["ScionTensor"]),
         .executableTarget(
             name: "ScionCLI",
             dependencies: [
-                "ScionTensor", "ScionCheckpoint", "ScionTokenizers", "ScionNN", "ScionModels",
+                "ScionTensor", "ScionCheckpoint", "ScionTokenizers", "ScionNN", "ScionModels", "ScionAdapters", "ScionTraining",
+                "ScionGrowth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmarks: never run by `swift test`; `swift run -c release scion-bench`.
@@ -44,6 +53,10 @@ let package = Package(
         .testTarget(name: "ScionModelsTests", dependencies: ["ScionModels", "ScionTestSupport"]),
         .testTarget(name: "ScionDataTests", dependencies: ["ScionData"]),
         .testTarget(name: "ScionOptimTests", dependencies: ["ScionOptim", "ScionTestSupport"]),
+        .testTarget(name: "ScionAdaptersTests", dependencies: ["ScionAdapters", "ScionTestSupport"]),
+        .testTarget(name: "ScionTrainingTests", dependencies: ["ScionTraining"]),
+        .testTarget(name: "ScionGrowthTests", dependencies: ["ScionGrowth", "ScionModels", "ScionNN", "ScionTensor", "ScionTestSupport",
+                                                           "ScionTraining", "ScionData"]),
         .testTarget(name: "ScionCLITests"),
     ],
     swiftLanguageModes: [.v6]

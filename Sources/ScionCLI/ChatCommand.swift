@@ -12,6 +12,7 @@ struct ChatCommand: ParsableCommand {
         commandName: "chat", abstract: "Chat with a model interactively (one line per turn; /exit or EOF ends).")
 
     @Option(help: "A Hugging Face model folder or a .gguf file.") var model: String
+    @Option(help: "A PEFT adapter folder to apply (LoRA, DoRA, IA3, AdaLoRA).") var adapter: String?
     @Option(help: "An optional system message.") var system: String?
     @Option(name: .customLong("max-tokens"), help: "The most tokens per reply.") var maxTokens = 256
     @OptionGroup var sampling: SamplingArguments
@@ -31,6 +32,7 @@ struct ChatCommand: ParsableCommand {
 
     func run() throws {
         let (loaded, tokenizer) = try InferenceSupport.loadLanguageModel(path: model)
+        try AdapterLoading.attach(adapter, to: loaded)
         guard let template = loaded.chatTemplate else { throw CLIError("\(model) has no chat template") }
         let generator = Generator(model: loaded.model, tokenizer: tokenizer)
         var messages: [ChatMessage] = system.map { [ChatMessage(role: "system", content: $0)] } ?? []

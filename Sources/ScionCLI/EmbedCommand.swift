@@ -10,6 +10,7 @@ struct EmbedCommand: ParsableCommand {
         commandName: "embed", abstract: "Embed text with an encoder (mean pooling, L2-normalised).")
 
     @Option(help: "A Hugging Face encoder folder (e.g. all-MiniLM-L6-v2).") var model: String
+    @Option(help: "A PEFT adapter folder to apply to the encoder (keys as PEFT saves them for BertModel).") var adapter: String?
     @Option(help: "The text to embed.") var text: String?
     @Option(help: "A file; each line is one input.") var file: String?
     @Flag(help: "Print a JSON array of embeddings, in input order.") var json = false
@@ -20,7 +21,9 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         let inputs = try text.map { [$0] } ?? InferenceSupport.lines(ofFile: file ?? "")
-        let embeddings = try SentenceEmbedder.load(path: model).embed(inputs)
+        let embedder = try SentenceEmbedder.load(path: model)
+        try AdapterLoading.attach(adapter, to: embedder.model)
+        let embeddings = embedder.embed(inputs)
         if json {
             try printJSON(embeddings)
         } else {

@@ -15,6 +15,7 @@ struct PerplexityCommand: ParsableCommand {
         commandName: "perplexity", abstract: "Perplexity over a text file (sliding window).")
 
     @Option(help: "A Hugging Face model folder or a .gguf file.") var model: String
+    @Option(help: "A PEFT adapter folder to apply (LoRA, DoRA, IA3, AdaLoRA).") var adapter: String?
     @Option(help: "A UTF-8 text file.") var file: String
     @Option(help: "Window length in tokens (default: the model's context).") var context: Int?
     @Option(help: "Tokens between window starts (default: half the window).") var stride: Int?
@@ -36,6 +37,7 @@ struct PerplexityCommand: ParsableCommand {
     func run() throws {
         guard FileManager.default.isReadableFile(atPath: file) else { throw CLIError("cannot read --file \(file)") }
         let (loaded, tokenizer) = try InferenceSupport.loadLanguageModel(path: model)
+        try AdapterLoading.attach(adapter, to: loaded)
         let window = context ?? loaded.model.maxPositions
         let step = stride ?? max(1, window / 2)
         let r = try Perplexity.evaluate(model: loaded.model, tokenizer: tokenizer, file: URL(fileURLWithPath: file),

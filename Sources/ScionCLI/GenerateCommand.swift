@@ -11,6 +11,7 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate", abstract: "Generate text from a prompt.")
 
     @Option(help: "A Hugging Face model folder or a .gguf file.") var model: String
+    @Option(help: "A PEFT adapter folder to apply (LoRA, DoRA, IA3, AdaLoRA).") var adapter: String?
     @Option(help: "The prompt text.") var prompt: String
     @Option(name: .customLong("max-tokens"), help: "The most tokens to generate.") var maxTokens = 128
     @OptionGroup var sampling: SamplingArguments
@@ -41,6 +42,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let (loaded, tokenizer) = try InferenceSupport.loadLanguageModel(path: model)
+        try AdapterLoading.attach(adapter, to: loaded)
         var text = prompt
         var options = GenerationOptions(maxNewTokens: maxTokens, sampling: sampling.options,
                                         stopTokenIDs: Set(loaded.eosTokenIDs), stopStrings: stop,

@@ -11,7 +11,8 @@ struct Scion: ParsableCommand {
         abstract: "Pretrain, grow, adapt, compress and serve transformer language models in Swift.",
         version: ScionVersionInfo.string,
         subcommands: [DoctorCommand.self, DemoCommand.self, InspectCommand.self, TokenizeCommand.self,
-                      GenerateCommand.self, ChatCommand.self, EvalCommand.self, EmbedCommand.self])
+                      GenerateCommand.self, ChatCommand.self, EvalCommand.self, EmbedCommand.self, TrainCommand.self,
+                      FinetuneCommand.self, AdapterCommand.self, GrowCommand.self, CheckCommand.self])
 }
 
 /// Prints a value as pretty, key-sorted JSON on stdout.

@@ -223,6 +223,9 @@ public final class GPT2LMHeadModel: LanguageModel {
     public let transformer: GPT2Model
     /// The output projection (`lm_head`, [V, C], no bias); its weight is `transformer.wte`'s when tied.
     public let lmHead: Linear
+    /// When true (and without a cache), each block's activations are recomputed during backward
+    /// instead of kept (`Tensor.checkpointed`): less memory for about one more forward pass.
+    public var gradientCheckpointing = false
 
     /// Checkpoint key rules: base prefix "transformer.", ignored attention-mask buffers, tied `lm_head.weight`.
     public static let keyRules = KeyRules(basePrefix: "transformer.",
@@ -271,8 +274,13 @@ public final class GPT2LMHeadModel: LanguageModel {
         }
         var x = transformer.wte(ids) + transformer.wpe(positions)              // [B, T, C]
         var states: [Tensor] = collect ? [x] : []
+        let recompute = gradientCheckpointing && cache == nil && mask == nil && GradientMode.enabled
         for (i, block) in transformer.h.enumerated() {
-            x = block(x, layer: i, cache: cache, mask: mask)
+            if recompute {
+                x = Tensor.checkpointed([x]) { block($0[0], layer: i, cache: nil, mask: nil) }
+            } else {
+                x = block(x, layer: i, cache: cache, mask: mask)
+            }
             if collect && i < transformer.h.count - 1 { states.append(x) }
         }
         x = transformer.lnF(x)

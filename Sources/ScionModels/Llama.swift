@@ -146,6 +146,9 @@ public final class LlamaForCausalLM: LanguageModel {
     public let model: LlamaModel
     /// Output projection [V, C] (`lm_head`); shares the embedding's weight when tied.
     public let lmHead: Linear
+    /// When true (and without a cache or mask), each layer's activations are recomputed during
+    /// backward instead of kept (`Tensor.checkpointed`).
+    public var gradientCheckpointing = false
     let inverseFrequencies: [Double]
 
     /// Key rules for HF checkpoints: base prefix "model.", the old `rotary_emb.inv_freq` buffer, tied lm_head.
@@ -231,8 +234,13 @@ public final class LlamaForCausalLM: LanguageModel {
         })
         var x = model.embedTokens(ids)                                            // [B, T, C]
         var states: [Tensor] = collect ? [x] : []
+        let recompute = gradientCheckpointing && cache == nil && mask == nil && GradientMode.enabled
         for (i, layer) in model.layers.enumerated() {
-            x = layer(x, rope: rope, mask: mask, cache: cache, layer: i)
+            if recompute {
+                x = Tensor.checkpointed([x]) { layer($0[0], rope: rope, mask: nil, cache: nil, layer: i) }
+            } else {
+                x = layer(x, rope: rope, mask: mask, cache: cache, layer: i)
+            }
             if collect && i < model.layers.count - 1 { states.append(x) }
         }
         x = model.norm(x)

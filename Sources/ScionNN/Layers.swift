@@ -1,6 +1,8 @@
 // The basic layers, keyed as in transformers: Linear (nn.Linear [out, in], or GPT-2's Conv1D
 // [in, out] kept as stored), Embedding, LayerNorm and RMSNorm. Weights may be dense parameters or
-// quantized blocks (`Weight`); the forward pass picks the kernel.
+// quantized blocks (`Weight`); the forward pass picks the kernel. `Linear` has an adapter slot
+// (LoRA, DoRA, IA³, … live in ScionAdapters): the adapter's parameters appear under the layer's key
+// with PEFT's names, so the tree holds "model.layers.0.self_attn.q_proj.lora_A.weight".
 
 import Foundation
 import ScionTensor
@@ -30,12 +32,41 @@ public enum Weight {
     public var parameter: Parameter? { if case .dense(let p) = self { return p } else { return nil } }
 }
 
-/// y = x·Wᵀ + b (or x·W + b for the [in, out] layout).
+/// A trainable modification of one ``Linear`` layer (LoRA, DoRA, IA³, …; see ScionAdapters).
+public protocol LinearAdapter: AnyObject {
+    /// Parameters relative to the adapted layer; keys equal PEFT's saved keys ("lora_A.weight").
+    var entries: [ModuleEntry] { get }
+    /// The adapted output, given the base output `y = base.baseForward(x)` (bias included).
+    func apply(_ x: Tensor, baseOutput y: Tensor, base: Linear) -> Tensor
+    /// ΔW in the base layer's layout such that W + ΔW reproduces ``apply(_:baseOutput:base:)``;
+    /// `nil` if the method cannot be merged.
+    func deltaWeight(base: Linear) -> Tensor?
+    /// Δb such that b + Δb completes the merge (IA³ scales the bias); `nil` when the bias is unchanged.
+    func deltaBias(base: Linear) -> Tensor?
+}
+
+extension LinearAdapter {
+    public func deltaBias(base: Linear) -> Tensor? { nil }
+}
+
+/// y = x·Wᵀ + b (or x·W + b for the [in, out] layout), plus the active adapter's change.
 public final class Linear: Module {
     public var weight: Weight
     public let bias: Parameter?
     public let layout: WeightLayout
     public let inFeatures: Int, outFeatures: Int
+    /// Adapters attached to this layer, by adapter name ("default").
+    public var adapters: [String: any LinearAdapter] = [:]
+    /// The adapter that runs and whose parameters appear in ``entries``; nil for none.
+    public var activeAdapterName: String?
+    /// When false the active adapter is bypassed (its parameters stay in the tree).
+    public var adaptersEnabled = true
+    /// The weight and bias before the active adapter was merged into them; non-nil while merged,
+    /// in which case the forward pass does not apply the adapter again.
+    public var unmergedState: (weight: Weight, bias: Tensor?)?
+
+    /// The active adapter, if any.
+    public var activeAdapter: (any LinearAdapter)? { activeAdapterName.flatMap { adapters[$0] } }
 
     /// A zero-initialized layer (loaders fill it; initializers live in the model files).
     public init(inFeatures: Int, outFeatures: Int, bias: Bool = true, layout: WeightLayout = .outIn) {
@@ -46,10 +77,29 @@ public final class Linear: Module {
 
     public var entries: [ModuleEntry] {
         [weight.entry("weight")] + (bias.map { [ModuleEntry.parameter("bias", $0)] } ?? [])
+            + (activeAdapter?.entries ?? [])
     }
 
-    /// Applies the layer to x [..., in] → [..., out].
+    /// Applies the layer to x [..., in] → [..., out]: the base layer, then the active adapter
+    /// (unless disabled or merged).
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = baseForward(x)
+        guard adaptersEnabled, unmergedState == nil, let adapter = activeAdapter else { return y }
+        return adapter.apply(x, baseOutput: y, base: self)
+    }
+
+    /// The dense weight in the [out, in] orientation (quantized weights dequantized), for adapters.
+    public var weightOutIn: Tensor {
+        let w: Tensor
+        switch weight {
+        case .dense(let p): w = p.value
+        case .quantized(let q): w = q.dequantized()
+        }
+        return layout == .outIn ? w : w.matrixTransposed
+    }
+
+    /// The base layer alone (x·Wᵀ + b), without any adapter.
+    public func baseForward(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == inFeatures, "Linear: input \(x.shape) for in_features \(inFeatures)")
         var y: Tensor
         switch weight {

@@ -1,0 +1,221 @@
+// `scion grow stack | insert | widen | shrink | vocab | learngene` (ScionGrowth operators on HF folders, writing HF folders with
+// the parent's tokenizer files and a lineage manifest) and `scion check preserved` (max |Δ logit|
+// and KL between a model and its grown child). Every target shape is validated before any write.
+
+import ArgumentParser
+import Foundation
+import ScionGrowth
+import ScionTokenizers
+
+struct GrowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grow", abstract: "Grow a trained model into a deeper or wider one (G_stack, zero-block insertion, bert2BERT).",
+        subcommands: [GrowStackCommand.self, GrowInsertCommand.self, GrowWidenCommand.self, GrowShrinkCommand.self,
+                      GrowVocabCommand.self, GrowLearngeneCommand.self])
+}
+
+/// Options every grow subcommand takes.
+struct GrowIO: ParsableArguments {
+    @Option(help: "The source HF model folder.") var model: String
+    @Option(help: "The folder to write the grown model to.") var output: String
+    @Flag(help: "Replace --output if it exists.") var overwrite = false
+    @Flag(help: "Print a JSON summary.") var json = false
+
+    struct Summary: Encodable {
+        let `operator`: String, output: String, parameters: [String: String]
+        let preservesFunction: Bool, layers: Int, hiddenSize: Int, heads: Int, parameterCount: Int
+    }
+
+    func run(_ op: any GrowthOperator) throws {
+        let source = try Checkpoint(folder: model)
+        if FileManager.default.fileExists(atPath: output) && !overwrite {
+            throw CLIError("\(output) exists (pass --overwrite to replace it)")
+        }
+        let grown = try op.grow(source)
+        try grown.save(to: output, overwrite: overwrite)
+        let s = Summary(operator: type(of: op).name, output: output, parameters: op.parameters,
+                        preservesFunction: op.preservesFunction(for: source), layers: grown.layerCount,
+                        hiddenSize: grown.hiddenSize, heads: grown.headCount, parameterCount: grown.parameterCount)
+        if json { try printJSON(s); return }
+        print("\(s.operator): \(source.layerCount) → \(s.layers) layers, hidden \(source.hiddenSize) → \(s.hiddenSize), "
+              + "\(source.parameterCount) → \(s.parameterCount) parameters; "
+              + (s.preservesFunction ? "function-preserving" : "approximate (check with `scion check preserved`)"))
+        print("wrote \(output)")
+    }
+}
+
+func parseInts(_ s: String, option: String) throws -> [Int] {
+    try s.split(whereSeparator: { $0 == "," || $0 == " " }).map {
+        guard let v = Int($0) else { throw ValidationError("\(option): '\($0)' is not an integer") }
+        return v
+    }
+}
+
+struct GrowStackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stack", abstract: "G_stack: stack the layer stack g times (Du et al. 2024); not function-preserving.")
+    @OptionGroup var io: GrowIO
+    @Option(help: "Growth factor g (new depth = g × old; the paper recommends 4).") var factor = 4
+    @Option(help: "stacked (0 1 0 1) or interleaved (0 0 1 1).") var layout = "stacked"
+    @Option(help: "An explicit layer map, e.g. \"0,1,1,0\" (overrides --factor and --layout).") var map: String?
+
+    func run() throws {
+        let l: GStack.Layout
+        if let map { l = .custom(try parseInts(map, option: "--map")) } else {
+            switch layout {
+            case "stacked": l = .stacked
+            case "interleaved": l = .interleaved
+            default: throw ValidationError("--layout must be stacked or interleaved, got '\(layout)'")
+            }
+        }
+        try io.run(GStack(growthFactor: factor, layout: l))
+    }
+}
+
+struct GrowInsertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "insert", abstract: "Insert blocks with zeroed output projections (exact for GPT-2 and Llama).")
+    @OptionGroup var io: GrowIO
+    @Option(help: "Source layers after which to insert a block, e.g. \"0,1\" (-1: at the front).") var after: String?
+    @Option(help: "Insert this many blocks spread evenly instead.") var count: Int?
+
+    func run() throws {
+        guard (after == nil) != (count == nil) else { throw ValidationError("give exactly one of --after or --count") }
+        if let after { return try io.run(ZeroBlockInsertion(after: try parseInts(after, option: "--after"))) }
+        let layers = try Checkpoint(folder: io.model).layerCount
+        try io.run(ZeroBlockInsertion(count: count!, evenlyInto: layers))
+    }
+}
+
+struct GrowWidenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "widen", abstract: "bert2BERT width growth (FPI or AKI) of FFN, heads and hidden size.")
+    @OptionGroup var io: GrowIO
+    @Option(help: "New hidden size (GPT-2/BERT heads grow with it at fixed head dim).") var hiddenSize: Int?
+    @Option(help: "New FFN inner size.") var intermediateSize: Int?
+    @Option(help: "New number of query heads (Llama family).") var heads: Int?
+    @Option(help: "New number of key/value heads (Llama GQA groups).") var kvHeads: Int?
+    @Option(help: "fpi (function-preserving) or aki (copies from the next layer).") var method = "fpi"
+    @Option(help: "Pick copied units at random with this seed (default: cyclic, exact for integer multiples).") var seed: UInt64?
+
+    func run() throws {
+        guard let m = WidthExpansion.Method(rawValue: method) else { throw ValidationError("--method must be fpi or aki") }
+        try io.run(WidthExpansion(hiddenSize: hiddenSize, intermediateSize: intermediateSize, attentionHeads: heads,
+                                  keyValueHeads: kvHeads, method: m, selection: seed.map { .random(seed: $0) } ?? .cyclic))
+    }
+}
+
+struct GrowShrinkCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shrink", abstract: "Build a smaller student that inherits chosen layers, heads and channels (TinyCLIP-style).")
+    @OptionGroup var io: GrowIO
+    @Option(help: "Number of layers to keep.") var layers: Int?
+    @Option(help: "Explicit teacher layers to keep, e.g. \"0,2,4\".") var layerIndices: String?
+    @Option(help: "New hidden size.") var hiddenSize: Int?
+    @Option(help: "New FFN inner size.") var intermediateSize: Int?
+    @Option(help: "New number of query heads (Llama family).") var heads: Int?
+    @Option(help: "New number of key/value heads (Llama family).") var kvHeads: Int?
+    @Option(help: "evenlySpaced, first or importance (magnitude).") var choice = "evenlySpaced"
+
+    func run() throws {
+        guard let c = InheritanceShrink.Choice(rawValue: choice) else {
+            throw ValidationError("--choice must be evenlySpaced, first or importance")
+        }
+        try io.run(InheritanceShrink(layers: layers, layerIndices: try layerIndices.map { try parseInts($0, option: "--layer-indices") },
+                                     hiddenSize: hiddenSize, intermediateSize: intermediateSize, attentionHeads: heads,
+                                     keyValueHeads: kvHeads, choice: c))
+    }
+}
+
+struct GrowVocabCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vocab", abstract: "Add tokens (old ids kept) and initialize their embedding and head rows.")
+    @OptionGroup var io: GrowIO
+    @Option(help: "New tokens, comma-separated.") var tokens: String?
+    @Option(help: "A file with one new token per line.") var tokensFile: String?
+    @Option(help: "mean, pieces (mean of the old sub-pieces) or gaussian.") var `init` = "mean"
+    @Option(help: "Seed for --init gaussian.") var seed: UInt64 = 0
+
+    func run() throws {
+        var list: [String]
+        if let tokens {
+            list = tokens.split(separator: ",").map(String.init)
+        } else if let tokensFile, let text = try? String(contentsOfFile: tokensFile, encoding: .utf8) {
+            list = text.split(separator: "\n").map(String.init)
+        } else {
+            throw ValidationError("give --tokens or a readable --tokens-file")
+        }
+        list = list.filter { !$0.isEmpty }
+        let initializer: any EmbeddingInitializer
+        switch `init` {
+        case "mean": initializer = MeanInitializer()
+        case "pieces": initializer = SubPieceMeanInitializer()
+        case "gaussian": initializer = GaussianInitializer(seed: seed)
+        default: throw ValidationError("--init must be mean, pieces or gaussian")
+        }
+        try io.run(VocabularyExpansion(tokens: list, initializer: initializer))
+    }
+}
+
+struct GrowLearngeneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "learngene",
+        abstract: "Instantiate any depth from a learngene (TLEG: --depth from a 2-layer gene; SWS: --profile), or --extract a TLEG gene.")
+    @OptionGroup var io: GrowIO
+    @Option(help: "TLEG: the depth L of the model built from a 2-layer gene (θ_A, θ_B).") var depth: Int?
+    @Option(help: "SWS: layers per stage, e.g. \"2,3,4\" for a 3-layer gene.") var profile: String?
+    @Flag(help: "Fit a TLEG gene (θ_A, θ_B) to --model by least squares over depth instead.") var extract = false
+
+    func run() throws {
+        guard [depth != nil, profile != nil, extract].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --depth, --profile or --extract")
+        }
+        if extract {
+            if FileManager.default.fileExists(atPath: io.output) && !io.overwrite {
+                throw CLIError("\(io.output) exists (pass --overwrite to replace it)")
+            }
+            try LearngeneExpansion.extractGene(from: try Checkpoint(folder: io.model)).save(to: io.output, overwrite: io.overwrite)
+            print("wrote \(io.output)")
+            return
+        }
+        if let depth { return try io.run(LearngeneExpansion(.tleg(depth: depth))) }
+        try io.run(LearngeneExpansion(.sws(profile: try parseInts(profile!, option: "--profile"))))
+    }
+}
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check", abstract: "Checks on models.", subcommands: [CheckPreservedCommand.self])
+}
+
+struct CheckPreservedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "preserved",
+        abstract: "Compare a model with its grown child: max |Δ logit| and mean KL(before ‖ after) over a text's tokens.")
+    @Option(help: "The original HF folder.") var before: String
+    @Option(help: "The grown HF folder.") var after: String
+    @Option(help: "A text file, tokenized with --before's tokenizer (or --tokenizer).") var file: String?
+    @Option(help: "Token ids instead of a file, e.g. \"1,5,17\".") var ids: String?
+    @Option(help: "tokenizer.json or a folder holding one (default: --before).") var tokenizer: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        guard (file == nil) != (ids == nil) else { throw ValidationError("give exactly one of --file or --ids") }
+        let a = try Checkpoint(folder: before), b = try Checkpoint(folder: after)
+        var tokens: [Int]
+        if let ids {
+            tokens = try parseInts(ids, option: "--ids")
+        } else {
+            guard let file, let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CLIError("cannot read --file \(file ?? "")") }
+            tokens = try TokenizerLoading.load(path: tokenizer ?? before).encode(text, addSpecialTokens: false).ids
+        }
+        let v = min(a.vocabularySize, b.vocabularySize)
+        if let bad = tokens.first(where: { $0 < 0 || $0 >= v }) { throw CLIError("token id \(bad) is outside the vocabulary (\(v))") }
+        let window = min(a.maxPositions, b.maxPositions)
+        let sequences = stride(from: 0, to: tokens.count, by: window).map { Array(tokens[$0..<min($0 + window, tokens.count)]) }
+        let r = try PreservationCheck.compare(before: a, after: b, sequences: sequences)
+        if json { try printJSON(r); return }
+        print(String(format: "max |Δ %@|: %.3g over %d positions", r.output == "logits" ? "logit" : "hidden", r.maxAbsDifference, r.positions))
+        if let kl = r.meanKL, let mx = r.maxKL { print(String(format: "KL(before ‖ after): mean %.3g nats, max %.3g nats", kl, mx)) }
+    }
+}
