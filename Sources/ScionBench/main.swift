@@ -203,11 +203,12 @@ case "attention": benchAttention()
 case "kernels": benchKernels()
 case "decode": benchDecode()
 case "train": benchTrain()
+case "inference": benchInference()
 case "tokenizers": benchTokenizers()
 case "safetensors": benchSafetensors()
 case "all": benchGEMM(); benchAttention(); benchKernels(); benchTokenizers(); benchSafetensors()
 default:
-    FileHandle.standardError.write(Data(("usage: scion-bench [gemm|attention|kernels|decode|train|tokenizers|safetensors|all] "
+    FileHandle.standardError.write(Data(("usage: scion-bench [gemm|attention|kernels|decode|train|inference|tokenizers|safetensors|all] "
         + "[--threads N] [--runs N] [--python PATH] [--text FILE]\n").utf8))
     exit(2)
 }

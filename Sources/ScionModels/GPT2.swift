@@ -322,6 +322,13 @@ public final class GPT2LMHeadModel: LanguageModel {
         lmHead(forward(ids, cache: cache, attentionMask: attentionMask, collect: false).0)
     }
 
+    /// Logits of the last position only [B, V]: the head (50257 × C) runs on one row per sequence.
+    public func nextTokenLogits(_ ids: Tensor, cache: KVCache?, attentionMask: Tensor?) -> Tensor {
+        let x = forward(ids, cache: cache, attentionMask: attentionMask, collect: false).0   // [B, T, C]
+        let t = x.shape[1]
+        return lmHead(x.sliced(axis: 1, (t - 1)..<t).reshaped([x.shape[0], x.shape[2]]))
+    }
+
     /// The embedding output, each block's output, and (last) the final state after `ln_f`: n_layer + 1
     /// tensors [B, T, C], as transformers' `output_hidden_states`.
     public func hiddenStates(_ ids: Tensor) -> [Tensor] {

@@ -113,21 +113,23 @@ public final class Generator {
         var rows = prompts.map { RowState(tokenizer: tokenizer, prompt: $0, options: options) }
         var sequence = padded            // every id fed so far, per row (for the no-cache path)
         var input = padded               // ids to feed this step
+        // Greedy without a repetition penalty is a plain argmax over the float logits (lowest id on ties, as Sampler).
+        let greedyArgmax = options.sampling.isGreedy && options.sampling.repetitionPenalty == 1
         while true {
-            let t = input[0].count
             let ids: Tensor, fed: [[Int]]
             if cache != nil { fed = input } else { fed = sequence }
             ids = Tensor(indices: fed.flatMap { $0 }, shape: [b, fed[0].count])
             let maskTensor = needsMask ? Tensor(indices: mask.flatMap { $0 }, shape: [b, mask[0].count]) : nil
-            let logits = model.logits(ids, cache: cache, attentionMask: maskTensor)
-            // [B, T, V] → the last position of each row, [B, V]
-            let last = logits.sliced(axis: 1, (logits.shape[1] - 1)..<logits.shape[1]).floats()
-            precondition(last.count == b * vocabulary && (cache == nil || logits.shape[1] == t),
-                         "Generator: model returned logits \(logits.shape) for ids [\(b), \(fed[0].count)]")
+            // NOTE: inference records no autograd tape (the parameters are trainable leaves).
+            let logits = withoutGradients { model.nextTokenLogits(ids, cache: cache, attentionMask: maskTensor) }   // [B, V]
+            precondition(logits.shape == [b, vocabulary],
+                         "Generator: model returned next-token logits \(logits.shape) for ids [\(b), \(fed[0].count)]")
+            let last = logits.floats()
             var next = [Int](repeating: options.paddingTokenID, count: b)
             for r in 0..<b where rows[r].finishReason == nil {
-                let token = rows[r].sampler.sample(logits: Array(last[(r * vocabulary)..<((r + 1) * vocabulary)]),
-                                                   history: rows[r].history)
+                let token = greedyArgmax ? last.withUnsafeBufferPointer { argmax($0, from: r * vocabulary, count: vocabulary) }
+                    : rows[r].sampler.sample(logits: Array(last[(r * vocabulary)..<((r + 1) * vocabulary)]),
+                                             history: rows[r].history)
                 next[r] = token
                 if let piece = rows[r].accept(token, options: options), !piece.isEmpty { onText?(r, piece) }
             }
@@ -150,6 +152,13 @@ public final class Generator {
                              finishReason: $0.finishReason ?? .length, promptTokenCount: $0.promptCount)
         }
     }
+}
+
+/// The index of the largest of `count` values starting at `start`, relative to `start` (the first on ties).
+private func argmax(_ values: UnsafeBufferPointer<Float>, from start: Int, count: Int) -> Int {
+    var best = 0, bestValue = values[start]
+    for i in 1..<count where values[start + i] > bestValue { best = i; bestValue = values[start + i] }
+    return best
 }
 
 /// One row's progress: sampler, generated ids, text so far and how much of it was streamed.

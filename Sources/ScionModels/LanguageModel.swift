@@ -21,6 +21,12 @@ public protocol LanguageModel: Module {
     ///   - attentionMask: [B, cached + T] with 1 for real tokens and 0 for padding (left padding).
     func logits(_ ids: Tensor, cache: KVCache?, attentionMask: Tensor?) -> Tensor
 
+    /// Logits of the last position only, [B, V], for ids [B, T] (what generation samples from).
+    ///
+    /// Same arguments and cache effect as ``logits(_:cache:attentionMask:)``; a model may skip the
+    /// output projection of the other positions (the default slices the full logits).
+    func nextTokenLogits(_ ids: Tensor, cache: KVCache?, attentionMask: Tensor?) -> Tensor
+
     /// Hidden states: the embedding output and each layer's output [B, T, C] (for tests against transformers).
     func hiddenStates(_ ids: Tensor) -> [Tensor]
 
@@ -31,6 +37,13 @@ public protocol LanguageModel: Module {
 extension LanguageModel {
     /// Logits without a cache or mask.
     public func callAsFunction(_ ids: Tensor) -> Tensor { logits(ids, cache: nil, attentionMask: nil) }
+
+    /// The last position of ``logits(_:cache:attentionMask:)``, [B, V].
+    public func nextTokenLogits(_ ids: Tensor, cache: KVCache?, attentionMask: Tensor?) -> Tensor {
+        let full = logits(ids, cache: cache, attentionMask: attentionMask)       // [B, T, V]
+        let t = full.shape[1]
+        return full.sliced(axis: 1, (t - 1)..<t).reshaped([full.shape[0], full.shape[2]])
+    }
 }
 
 /// A bidirectional encoder (BERT): token ids → hidden states.

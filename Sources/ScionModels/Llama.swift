@@ -254,6 +254,13 @@ public final class LlamaForCausalLM: LanguageModel {
         lmHead(decode(ids, cache: cache, attentionMask: attentionMask, collect: false).0)   // [B, T, V]
     }
 
+    /// Logits of the last position only [B, V]: the head runs on one row per sequence.
+    public func nextTokenLogits(_ ids: Tensor, cache: KVCache?, attentionMask: Tensor?) -> Tensor {
+        let x = decode(ids, cache: cache, attentionMask: attentionMask, collect: false).0   // [B, T, C]
+        let t = x.shape[1]
+        return lmHead(x.sliced(axis: 1, (t - 1)..<t).reshaped([x.shape[0], x.shape[2]]))
+    }
+
     /// HF's `hidden_states`: the embedding output, the outputs of layers 0…L−2, and the final-normed
     /// output of the last layer (L + 1 tensors [B, T, C]).
     public func hiddenStates(_ ids: Tensor) -> [Tensor] {

@@ -4,12 +4,17 @@
 //   Q4_0  18 B: d:f16, qs[16]:u8                x = d·(nibble − 8)
 //   Q4_1  20 B: d:f16, m:f16, qs[16]:u8         x = d·nibble + m
 // (low nibbles give elements 0–15, high nibbles 16–31). Follows ggml's reference layouts.
-// matmulTransposed: a fused dequantize-dot kernel (SSE-width SIMD4, rows split over threads, results
-// independent of the thread count) for decoding, and dequantized row tiles + BLAS GEMM for prefill.
-// Measured on SmolLM2-135M Q4_1 (release, baseline x86-64): ~37 ms/token decode on one thread.
+// matmulTransposed: for one input row (decoding) on x86-64, x rounded per block to int16 and an SSE2
+// integer kernel (`pmaddwd`, exact int32 block sums); for 2-4 rows a fused dequantize-dot float kernel
+// (SSE-width SIMD4); rows split over threads, results independent of the thread count; for more rows
+// (prefill) dequantized row tiles + BLAS GEMM. The int16 kernel decoded SmolLM2-135M 2-2.6× faster than
+// the float kernel (BENCHMARKS.md, Inference), with the same greedy tokens.
 
 import Foundation
 import ScionTensor
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+#endif
 
 /// The block formats a ``QuantizedMatrix`` can hold.
 public enum QuantizationFormat: String, Sendable, CaseIterable {
@@ -125,6 +130,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// QuantizedMatmulTests / the decode measurement in the llama report).
     public static let fusedRowLimit = 4
 
+    /// Whether one-row inputs (decoding) use the int16 `pmaddwd` kernel on x86-64 (default) rather than the
+    /// float kernel; a switch for benchmarks and accuracy comparisons, set before concurrent use.
+    nonisolated(unsafe) public static var usesIntegerKernel = true
+
     /// x [N, columns] × Wᵀ → [N, rows] without dequantizing the whole matrix.
     ///
     /// Small N (decoding) runs a fused dequantize-dot per weight row, split over threads by rows;
@@ -135,6 +144,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
                      "QuantizedMatrix.matmul: input \(x.shape) (\(x.dtype)) for weight [\(rows), \(columns)]")
         let n = x.shape[0]
         if n == 0 || rows == 0 { return Tensor.zeros([n, rows]) }
+        #if arch(x86_64)
+        if n == 1 && Self.usesIntegerKernel, let y = integerVectorProduct(x.contiguous()) { return y }
+        #endif
         if n <= Self.fusedRowLimit { return fusedMatmul(x.contiguous(), n: n) }
         return tiledMatmul(x, n: n)
     }
@@ -265,6 +277,114 @@ public final class QuantizedMatrix: @unchecked Sendable {
         }
     }
 
+    #if arch(x86_64)
+    /// Decode path for one input row (N = 1) with SSE2 integer multiply-adds (`pmaddwd`).
+    ///
+    /// x is quantized per block of 32 to int16 (scale s_b = max|x_b|/32767, relative error ≤ 2⁻¹⁶ of the
+    /// block's largest value, 256× finer than the 8-bit x llama.cpp uses); then
+    /// y[r] = Σ_b d_b·s_b·(q_b · x16_b) + m_b·Σx_b, with the integer dot product of a block in four
+    /// `pmaddwd`s (exact in int32: |q| ≤ 127, |x16| ≤ 32767, 32 terms). Each row is computed by one thread
+    /// in a fixed order, so results do not depend on the thread count. Nil when x has a non-finite value.
+    func integerVectorProduct(_ x: Tensor) -> Tensor? {
+        let blocks = columns / 32
+        let xq = Storage(byteCount: columns * 2)
+        var blockScales = [Float](repeating: 0, count: blocks), sums = [Float](repeating: 0, count: blocks)
+        let finite: Bool = withExtendedLifetime(x) {
+            let xp = (x.storage.pointer + x.offset * 4).assumingMemoryBound(to: Float.self)
+            let q = xq.pointer.assumingMemoryBound(to: Int16.self)
+            for b in 0..<blocks {
+                let src = xp + b * 32
+                var amax: Float = 0, sum: Float = 0
+                for j in 0..<32 {
+                    let v = src[j]
+                    sum += v
+                    let a = abs(v)
+                    if !(a <= amax) { amax = a }          // NaN also lands here and fails the check below
+                }
+                guard amax.isFinite else { return false }
+                let inverse: Float = amax > 0 ? 32767 / amax : 0
+                for j in 0..<32 {
+                    let v = (src[j] * inverse).rounded()
+                    q[b * 32 + j] = Int16(v > 32767 ? 32767 : (v < -32767 ? -32767 : v))
+                }
+                blockScales[b] = amax / 32767
+                sums[b] = sum
+            }
+            return true
+        }
+        guard finite else { return nil }
+        let out = Storage(byteCount: rows * 4)
+        let o = UnsafeSendablePointer(out.pointer.assumingMemoryBound(to: Float.self))
+        blockScales.withUnsafeBufferPointer { sc in
+            sums.withUnsafeBufferPointer { sm in
+                let scales = UnsafeSendablePointer(UnsafeMutablePointer(mutating: sc.baseAddress!))
+                let blockSums = UnsafeSendablePointer(UnsafeMutablePointer(mutating: sm.baseAddress!))
+                let xs = UnsafeSendableRawPointer(UnsafeRawPointer(xq.pointer))
+                switch format {
+                case .q8_0: integerRows(Q8_0Kernel.self, x: xs, scales: scales, sums: blockSums, out: o)
+                case .q4_0: integerRows(Q4_0Kernel.self, x: xs, scales: scales, sums: blockSums, out: o)
+                case .q4_1: integerRows(Q4_1Kernel.self, x: xs, scales: scales, sums: blockSums, out: o)
+                }
+            }
+        }
+        withExtendedLifetime(xq) {}
+        // Exactly rows floats: cannot fail.
+        return try! Tensor(storage: out, byteOffset: 0, shape: [1, rows], dtype: .float32)
+    }
+
+    func integerRows<K: IntegerBlockKernel>(_: K.Type, x xs: UnsafeSendableRawPointer, scales ss: UnsafeSendablePointer,
+                                            sums ms: UnsafeSendablePointer, out os: UnsafeSendablePointer) {
+        let blocks = columns / 32, rowBytes = self.rowBytes
+        let basePtr = UnsafeSendableRawPointer(UnsafeRawPointer(storage.pointer + byteOffset))
+        Self.parallelRows(rows) { range in
+            let x = xs.pointer, scales = ss.pointer, sums = ms.pointer, out = os.pointer
+            var r = range.lowerBound
+            // Two rows at a time share the loads of x.
+            while r + 1 < range.upperBound {
+                let row0 = basePtr.pointer + r &* rowBytes, row1 = row0 + rowBytes
+                var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>()
+                var offset0: Float = 0, offset1: Float = 0
+                for b in 0..<blocks {
+                    let xb = x + b &* 64
+                    let x0 = xb.loadUnaligned(as: SIMD2<Int64>.self)
+                    let x1 = xb.loadUnaligned(fromByteOffset: 16, as: SIMD2<Int64>.self)
+                    let x2 = xb.loadUnaligned(fromByteOffset: 32, as: SIMD2<Int64>.self)
+                    let x3 = xb.loadUnaligned(fromByteOffset: 48, as: SIMD2<Int64>.self)
+                    let block0 = row0 + b &* K.blockBytes, block1 = row1 + b &* K.blockBytes
+                    let p0 = _mm_cvtepi32_ps(K.dot(block0, x0, x1, x2, x3))
+                    let p1 = _mm_cvtepi32_ps(K.dot(block1, x0, x1, x2, x3))
+                    let (d0, m0) = K.scales(block0), (d1, m1) = K.scales(block1)
+                    let s = scales[b], sum = sums[b]
+                    acc0 += (d0 * s) * p0
+                    acc1 += (d1 * s) * p1
+                    offset0 += m0 * sum
+                    offset1 += m1 * sum
+                }
+                out[r] = acc0.sum() + offset0
+                out[r + 1] = acc1.sum() + offset1
+                r += 2
+            }
+            if r < range.upperBound {
+                let row = basePtr.pointer + r &* rowBytes
+                var acc = SIMD4<Float>()
+                var offset: Float = 0
+                for b in 0..<blocks {
+                    let xb = x + b &* 64
+                    let block = row + b &* K.blockBytes
+                    let p = _mm_cvtepi32_ps(K.dot(block, xb.loadUnaligned(as: SIMD2<Int64>.self),
+                                                  xb.loadUnaligned(fromByteOffset: 16, as: SIMD2<Int64>.self),
+                                                  xb.loadUnaligned(fromByteOffset: 32, as: SIMD2<Int64>.self),
+                                                  xb.loadUnaligned(fromByteOffset: 48, as: SIMD2<Int64>.self)))
+                    let (d, m) = K.scales(block)
+                    acc += (d * scales[b]) * p
+                    offset += m * sums[b]
+                }
+                out[r] = acc.sum() + offset
+            }
+        }
+    }
+    #endif
+
     /// Splits `count` rows into contiguous chunks over ``ComputeSettings/threadCount`` threads.
     static func parallelRows(_ count: Int, _ body: (Range<Int>) -> Void) {
         let threads = ComputeSettings.threadCount
@@ -342,6 +462,53 @@ enum Q4_1Kernel: BlockKernel {
     @inline(__always) static func decode(_ p: UnsafeRawPointer) -> BlockLanes { nibbleLanes(p, 4) }
     @inline(__always) static func scales(_ p: UnsafeRawPointer) -> (d: Float, m: Float) { (halfAt(p, 0), halfAt(p, 2)) }
 }
+
+#if arch(x86_64)
+/// A block's integer dot product with 32 int16 values of x (in natural element order, four SSE registers):
+/// four int32 partial sums whose total is q · x16 (q the unscaled weights; Q4_0's −8 is in its `scales`).
+protocol IntegerBlockKernel: BlockKernel {
+    static func dot(_ p: UnsafeRawPointer, _ x0: SIMD2<Int64>, _ x1: SIMD2<Int64>, _ x2: SIMD2<Int64>,
+                    _ x3: SIMD2<Int64>) -> SIMD2<Int64>
+}
+
+/// Nibbles of 16 packed bytes (low = elements 0–15, high = 16–31) widened to int16 and multiplied with x.
+@inline(__always) private func nibbleDot(_ p: UnsafeRawPointer, _ offset: Int, _ x0: SIMD2<Int64>, _ x1: SIMD2<Int64>,
+                                         _ x2: SIMD2<Int64>, _ x3: SIMD2<Int64>) -> SIMD2<Int64> {
+    let q = p.loadUnaligned(fromByteOffset: offset, as: SIMD2<Int64>.self)
+    let mask = _mm_set1_epi8(0x0F), zero = _mm_setzero_si128()
+    let lo = _mm_and_si128(q, mask), hi = _mm_and_si128(_mm_srli_epi16(q, 4), mask)
+    let a = _mm_add_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(lo, zero), x0), _mm_madd_epi16(_mm_unpackhi_epi8(lo, zero), x1))
+    let b = _mm_add_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(hi, zero), x2), _mm_madd_epi16(_mm_unpackhi_epi8(hi, zero), x3))
+    return _mm_add_epi32(a, b)
+}
+
+extension Q8_0Kernel: IntegerBlockKernel {
+    @inline(__always)
+    static func dot(_ p: UnsafeRawPointer, _ x0: SIMD2<Int64>, _ x1: SIMD2<Int64>, _ x2: SIMD2<Int64>,
+                    _ x3: SIMD2<Int64>) -> SIMD2<Int64> {
+        let w0 = p.loadUnaligned(fromByteOffset: 2, as: SIMD2<Int64>.self)
+        let w1 = p.loadUnaligned(fromByteOffset: 18, as: SIMD2<Int64>.self)
+        // int8 → int16: each byte duplicated into a 16-bit lane, then arithmetic-shifted down.
+        let a = _mm_add_epi32(_mm_madd_epi16(_mm_srai_epi16(_mm_unpacklo_epi8(w0, w0), 8), x0),
+                              _mm_madd_epi16(_mm_srai_epi16(_mm_unpackhi_epi8(w0, w0), 8), x1))
+        let b = _mm_add_epi32(_mm_madd_epi16(_mm_srai_epi16(_mm_unpacklo_epi8(w1, w1), 8), x2),
+                              _mm_madd_epi16(_mm_srai_epi16(_mm_unpackhi_epi8(w1, w1), 8), x3))
+        return _mm_add_epi32(a, b)
+    }
+}
+
+extension Q4_0Kernel: IntegerBlockKernel {
+    @inline(__always)
+    static func dot(_ p: UnsafeRawPointer, _ x0: SIMD2<Int64>, _ x1: SIMD2<Int64>, _ x2: SIMD2<Int64>,
+                    _ x3: SIMD2<Int64>) -> SIMD2<Int64> { nibbleDot(p, 2, x0, x1, x2, x3) }
+}
+
+extension Q4_1Kernel: IntegerBlockKernel {
+    @inline(__always)
+    static func dot(_ p: UnsafeRawPointer, _ x0: SIMD2<Int64>, _ x1: SIMD2<Int64>, _ x2: SIMD2<Int64>,
+                    _ x3: SIMD2<Int64>) -> SIMD2<Int64> { nibbleDot(p, 4, x0, x1, x2, x3) }
+}
+#endif
 
 /// Pointers carried into `concurrentPerform`; the kernels write disjoint rows.
 struct UnsafeSendablePointer: @unchecked Sendable {
