@@ -232,14 +232,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
                         let w = K.decode(block)
                         let (d, m) = K.scales(block)
                         let xb = x + b &* 128
-                        var p = w.0 * xb.loadUnaligned(as: SIMD4<Float>.self)
-                        p += w.1 * xb.loadUnaligned(fromByteOffset: 16, as: SIMD4<Float>.self)
-                        var q = w.2 * xb.loadUnaligned(fromByteOffset: 32, as: SIMD4<Float>.self)
-                        q += w.3 * xb.loadUnaligned(fromByteOffset: 48, as: SIMD4<Float>.self)
-                        p += w.4 * xb.loadUnaligned(fromByteOffset: 64, as: SIMD4<Float>.self)
-                        q += w.5 * xb.loadUnaligned(fromByteOffset: 80, as: SIMD4<Float>.self)
-                        p += w.6 * xb.loadUnaligned(fromByteOffset: 96, as: SIMD4<Float>.self)
-                        q += w.7 * xb.loadUnaligned(fromByteOffset: 112, as: SIMD4<Float>.self)
+                        let (p, q) = blockDot(w, xb)
                         acc0 += d * p
                         acc1 += d * q
                         offset += m * sums[b]
@@ -260,14 +253,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
                     let (d, m) = K.scales(block)
                     for i in 0..<n {
                         let xb = x + (i &* cols &+ b &* 32) &* 4
-                        var p = w.0 * xb.loadUnaligned(as: SIMD4<Float>.self)
-                        p += w.1 * xb.loadUnaligned(fromByteOffset: 16, as: SIMD4<Float>.self)
-                        var q = w.2 * xb.loadUnaligned(fromByteOffset: 32, as: SIMD4<Float>.self)
-                        q += w.3 * xb.loadUnaligned(fromByteOffset: 48, as: SIMD4<Float>.self)
-                        p += w.4 * xb.loadUnaligned(fromByteOffset: 64, as: SIMD4<Float>.self)
-                        q += w.5 * xb.loadUnaligned(fromByteOffset: 80, as: SIMD4<Float>.self)
-                        p += w.6 * xb.loadUnaligned(fromByteOffset: 96, as: SIMD4<Float>.self)
-                        q += w.7 * xb.loadUnaligned(fromByteOffset: 112, as: SIMD4<Float>.self)
+                        let (p, q) = blockDot(w, xb)
                         acc[i] += d * (p + q)
                         offsets[i] += m * sums[i &* blocks &+ b]
                     }
@@ -402,6 +388,20 @@ public final class QuantizedMatrix: @unchecked Sendable {
 /// Eight groups of four unscaled weights of one block, in the lane order of ``BlockKernel/lane(_:)``.
 typealias BlockLanes = (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>,
                         SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>)
+
+/// The two partial sums (even and odd lane groups) of one decoded block times 32 floats at `xb`
+/// (permuted as the lanes are); two accumulators keep the dependency chains short.
+@inline(__always) func blockDot(_ w: BlockLanes, _ xb: UnsafeRawPointer) -> (SIMD4<Float>, SIMD4<Float>) {
+    var p = w.0 * xb.loadUnaligned(as: SIMD4<Float>.self)
+    p += w.1 * xb.loadUnaligned(fromByteOffset: 16, as: SIMD4<Float>.self)
+    var q = w.2 * xb.loadUnaligned(fromByteOffset: 32, as: SIMD4<Float>.self)
+    q += w.3 * xb.loadUnaligned(fromByteOffset: 48, as: SIMD4<Float>.self)
+    p += w.4 * xb.loadUnaligned(fromByteOffset: 64, as: SIMD4<Float>.self)
+    q += w.5 * xb.loadUnaligned(fromByteOffset: 80, as: SIMD4<Float>.self)
+    p += w.6 * xb.loadUnaligned(fromByteOffset: 96, as: SIMD4<Float>.self)
+    q += w.7 * xb.loadUnaligned(fromByteOffset: 112, as: SIMD4<Float>.self)
+    return (p, q)
+}
 
 /// Decodes one block so that its contribution to a dot product is d · (w · x′) + m · Σx, where x′ is x
 /// permuted by ``lane(_:)``.
