@@ -52,6 +52,9 @@ public struct GrowthRunner {
     public var growth: any GrowthOperator
     /// Where the small and grown model folders are written.
     public var workingDirectory: String
+    /// Attached to both phases' trainers (progress, evaluation curves); a callback can tell the phases
+    /// apart by the trainer it is handed.
+    public var callbacks: [any TrainerCallback] = []
 
     public init(config: TrainingConfig, growthStep: Int, growth: any GrowthOperator, workingDirectory: String) {
         self.config = config; self.growthStep = growthStep; self.growth = growth; self.workingDirectory = workingDirectory
@@ -85,6 +88,7 @@ public struct GrowthRunner {
         var first = config
         first.steps = growthStep
         let t1 = try Trainer(config: first, model: small, data: data)
+        t1.callbacks = callbacks
         try t1.run(until: growthStep)
         try small.save(to: smallPath, overwrite: true)
         try growth.grow(try Checkpoint(folder: smallPath)).save(to: grownPath, overwrite: true)
@@ -95,6 +99,7 @@ public struct GrowthRunner {
         var data2 = data
         data2.seed = data.seed &+ 1
         let t2 = try Trainer(config: second, model: grown, data: data2)
+        t2.callbacks = callbacks
         try t2.run(until: second.steps)
         return (grown, GrowthRunReport(phases: [Self.phase(t1), Self.phase(t2)], grownPath: grownPath))
     }
