@@ -23,6 +23,9 @@ import ScionOptim
 import ScionTensor
 import ScionTokenizers
 import ScionTraining
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Options of `scion-bench growth` (the shared `--threads` and `--text` come from BenchOptions).
 struct GrowthBenchOptions {
@@ -261,6 +264,24 @@ func printGrowthTable(reference: GrowthBenchRun, runs: [GrowthBenchRun]) {
         print(String(format: "| %@ | %@ | %.3e | %.4f | %@ | %@ | %@ | %@ | %@ | %.0f |", r.label, phases, r.totalFLOPs,
                      r.curve.finalLoss ?? .nan, growth, reach, tokens, ratio, same, r.seconds))
     }
+    // The same measure at intermediate losses: where along the way growth is ahead, and by how much.
+    let points = reference.curve.points
+    var levels: [Double] = []
+    var level = (points[points.count / 5].loss / 0.2).rounded(.down) * 0.2
+    while level > target + 0.05 { levels.append(level); level -= 0.2 }
+    levels.append(target)
+    print("\nFLOPs to reach each validation loss (ratio to scratch in brackets; the last row is the target):\n")
+    print("| val loss | " + ([reference] + runs).map(\.label).joined(separator: " | ") + " |")
+    print("|---|" + String(repeating: "---|", count: runs.count + 1))
+    for l in levels {
+        let ref = reference.curve.crossing(of: l)?.flops
+        let cells = ([reference] + runs).map { r -> String in
+            guard let c = r.curve.crossing(of: l) else { return "not reached" }
+            guard let ref, r.label != reference.label else { return String(format: "%.3e", c.flops) }
+            return String(format: "%.3e (%.2f×)", c.flops, c.flops / ref)
+        }
+        print(String(format: "| %.4f | ", l) + cells.joined(separator: " | ") + " |")
+    }
     for r in runs { for n in r.notes { print("\n\(r.label): \(n)") } }
     print("\nValidation curves (cumulative FLOPs : loss), every evaluation:")
     for r in [reference] + runs {
@@ -279,6 +300,14 @@ func printGrowthTable(reference: GrowthBenchRun, runs: [GrowthBenchRun]) {
     header("Growth: G_stack and bert2BERT vs from scratch (threads \(ComputeSettings.threadCount), \(o.steps) steps, "
         + "growth at step \(o.growthStep), B\(o.batchSize)×T\(o.sequenceLength), eval every \(o.evalEvery) steps × \(o.evalBatches) batches)")
     let t0 = DispatchTime.now().uptimeNanoseconds
+    var load = [Double](repeating: 0, count: 3)
+    getloadavg(&load, 3)
+    print(String(format: "load average at start: %.2f %.2f %.2f", load[0], load[1], load[2]))
+    defer {
+        getloadavg(&load, 3)
+        print(String(format: "\nTotal wall time %.0f s; load average at end: %.2f %.2f %.2f",
+                     Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, load[0], load[1], load[2]))
+    }
     do {
         guard let bench = try prepareGrowthData(path: path, options: o) else { return }
         let v = bench.tokenizer.vocabularySize, eos = bench.data.packing.eosTokenID
@@ -313,5 +342,4 @@ func printGrowthTable(reference: GrowthBenchRun, runs: [GrowthBenchRun]) {
     } catch {
         print("growth benchmark failed: \(error)")
     }
-    print(String(format: "\nTotal wall time %.0f s.", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9))
 }
