@@ -27,7 +27,7 @@ public enum SAID: AdapterMethod {
     }
 
     public struct Config: CommonFieldsConfig {
-        public var common: CommonAdapterFields
+        public var common: PEFTCommonConfig
         public var intrinsicDimension: Int
         public var projectionSeed: UInt64 = 0
         let shared = SharedVector()
@@ -35,12 +35,12 @@ public enum SAID: AdapterMethod {
         enum CodingKeys: String, CodingKey { case intrinsicDimension = "intrinsic_dim", projectionSeed = "projection_seed" }
 
         public init(intrinsicDimension: Int, targetModules: TargetModules? = nil) {
-            common = CommonAdapterFields(peftType: SAID.peftType, targetModules: targetModules)
+            common = PEFTCommonConfig(peftType: SAID.peftType, targetModules: targetModules)
             self.intrinsicDimension = intrinsicDimension
         }
 
         public init(from decoder: any Decoder) throws {
-            common = try CommonAdapterFields(from: decoder)
+            common = try PEFTCommonConfig(from: decoder)
             let c = try decoder.container(keyedBy: CodingKeys.self)
             intrinsicDimension = try c.decodeIfPresent(Int.self, forKey: .intrinsicDimension) ?? 1000
             projectionSeed = try c.decodeIfPresent(UInt64.self, forKey: .projectionSeed) ?? 0
