@@ -279,8 +279,13 @@ public final class Trainer {
         if let clip = gradientClip, clip > 0 {
             clipGradientNorm(&gradients, parameters: parameters, maxNorm: clip)
         }
+        // Hooks may replace parameter values (AdaLoRA masks E, IncreLoRA grows ranks). Gradients are
+        // keyed by the identity of each value's graph node, which a freed node's successor can reuse:
+        // the values the gradients belong to stay alive until the update, so a replaced value finds no
+        // gradient instead of another parameter's.
+        let gradientOwners = named.map { $0.1.value }
         for observe in hooks.afterBackward { observe(step, gradients) }
-        optimizer.step(gradients: gradients, learningRate: learningRate)
+        withExtendedLifetime(gradientOwners) { optimizer.step(gradients: gradients, learningRate: learningRate) }
         return StepMetrics(step: step, loss: loss, learningRate: learningRate, gradientNorm: norm, tokens: tokens,
                            seconds: Date().timeIntervalSince(start))
     }
