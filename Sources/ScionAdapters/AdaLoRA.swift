@@ -264,7 +264,8 @@ extension AdaLoRA.RankAllocator {
             if let i = emaImportance[id] { s.importance[name] = i.floats().map(\.bitPattern); s.shapes[name] = i.shape }
             if let u = emaUncertainty[id] { s.uncertainty[name] = u.floats().map(\.bitPattern) }
         }
-        return try JSONEncoder().encode(s)
+        let encoder = JSONEncoder(); encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(s)
     }
 
     /// Restores what ``checkpointState()`` saved (the allocator must cover the same modules).

@@ -195,7 +195,8 @@ extension IncreLoRA.RankAllocator {
 
     /// The importance and uncertainty EMAs, the ranks and the growth generator, for a training checkpoint.
     public func checkpointState() throws -> Data {
-        try JSONEncoder().encode(SavedState(importance: importance.mapValues(\.bitPattern), uncertainty: uncertainty.mapValues(\.bitPattern),
+        let encoder = JSONEncoder(); encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(SavedState(importance: importance.mapValues(\.bitPattern), uncertainty: uncertainty.mapValues(\.bitPattern),
                                             ranks: ranks, generator: generator))
     }
 

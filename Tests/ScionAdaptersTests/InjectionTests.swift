@@ -151,6 +151,55 @@ import ScionTensor
     }
 }
 
+/// Bad input beyond the basics above: every method's impossible size names its rule, and a file whose
+/// rank is zero or whose modules the base lacks is refused with the modules named.
+@Suite struct BadInputTests {
+    @Test func everyImpossibleSizeNamesItsRule() throws {
+        let model = try Fixtures.model("llama")
+        func rule(_ c: any AdapterConfig) -> String {
+            do { try Injection.addAdapter(c, to: model); return "no error" } catch { return "\(error)" }
+        }
+        var dy = DyLoRA.Config(r: 4, loraAlpha: 8); dy.rMin = 5
+        #expect(rule(dy).contains("r_min must be in 1...r (got 5, r 4)"))
+        #expect(rule(SAID.Config(intrinsicDimension: 600, targetModules: .names(["k_proj"]))).contains("intrinsic_dim (600) must not exceed 512"))
+        #expect(rule(SVFit.Config(r: 17)).contains("r (17) must not exceed min(in_features, out_features) = 16"))
+        var ada = AdaLoRA.Config(); ada.initR = 40; ada.targetR = 2
+        #expect(rule(ada).contains("init_r (40) must not exceed min(in_features, out_features)"))
+        var pattern = LoRA.Config(r: 2); pattern.rankPattern = ["q_proj": 0]
+        #expect(rule(pattern).contains("rank_pattern[q_proj] must be positive (got 0)"))
+        var drop = LoRA.Config(r: 2); drop.loraDropout = 1
+        #expect(rule(drop).contains("lora_dropout must be in [0, 1) (got 1.0)"))
+        #expect(rule(Compacter.Config(bottleneck: 6, phmDimension: 4)).contains("reduction_dim (6) must be a positive multiple of phm_dim (4)"))
+        #expect(rule(DSEE.Config(r: 2, loraAlpha: 4, sparseCount: -1)).contains("sparse_count must not be negative"))
+        var inc = IncreLoRA.Config(initR: 4, targetR: 2); inc.targetModules = .names(["q_proj"])
+        #expect(rule(inc).contains("target_r must be at least init_r (got 2, init_r 4)"))
+        #expect(Injection.adapterNames(in: model).isEmpty, "nothing attached by any failure")
+    }
+
+    @Test func zeroRankFileAndMissingModulesAreNamed() throws {
+        let dir = Fixtures.tempDirectory("zero-rank")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let src = Fixtures.peftPath("llama_lora")
+        try FileManager.default.copyItem(atPath: src + "/adapter_config.json", toPath: dir + "/adapter_config.json")
+        let file = try SafetensorsFile(path: src + "/adapter_model.safetensors")
+        var tensors: [String: Tensor] = [:]
+        for n in file.tensorNames { tensors[n] = try file.floatTensor(named: n) }
+        tensors["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"] = Tensor.zeros([0, 32])
+        tensors["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"] = Tensor.zeros([32, 0])
+        try SafetensorsWriter.write(tensors, to: dir + "/adapter_model.safetensors")
+        let model = try Fixtures.model("llama")
+        let zero = #expect(throws: AdapterError.self) { try PEFTFormat.load(into: model, from: dir) }
+        #expect("\(zero!)".contains("model.layers.0.self_attn.q_proj: rank must be positive"))
+        // A module the base lacks (an adapter for a deeper model).
+        tensors = [:]
+        for n in file.tensorNames { tensors[n.replacingOccurrences(of: "layers.1.", with: "layers.7.")] = try file.floatTensor(named: n) }
+        try SafetensorsWriter.write(tensors, to: dir + "/adapter_model.safetensors")
+        let missing = #expect(throws: AdapterError.self) { try PEFTFormat.load(into: model, from: dir) }
+        #expect("\(missing!)".contains("model.layers.7.self_attn.q_proj"))
+        #expect(Injection.adapterNames(in: model).isEmpty)
+    }
+}
+
 @Suite struct TrainingHookTests {
     /// A generic loop (as the trainer runs it) drives AdaLoRA through the discovered hooks alone.
     @Test func genericLoopDrivesAdaLoRA() throws {

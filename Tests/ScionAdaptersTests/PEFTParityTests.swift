@@ -1,5 +1,6 @@
 // PEFT interop: adapters written by PEFT 0.21.2 (Scripts/fixtures/make_peft_fixtures.py: LoRA, rsLoRA
-// with a regex target, DoRA, IA3, AdaLoRA on the tiny Llama; LoRA, DoRA, IA3 on GPT-2's Conv1D)
+// with a regex target, DoRA, IA3, AdaLoRA, LoRA on embed_tokens + q_proj, LoRA with layers_to_transform
+// on the tiny Llama; LoRA, DoRA, IA3 on GPT-2's Conv1D)
 // load in Scion and reproduce PEFT's logits; merged, too. With SCION_PEFT_EXPORT_DIR set, adapters
 // Scion creates are written there with their logits for Scripts/fixtures/check_scion_adapter_in_peft.py.
 
@@ -12,7 +13,7 @@ import ScionTensor
 
 @Suite struct PEFTParityTests {
     static let cases = ["llama_lora", "llama_rslora", "llama_dora", "llama_ia3", "llama_adalora",
-                        "gpt2_lora", "gpt2_dora", "gpt2_ia3"]
+                        "gpt2_lora", "gpt2_dora", "gpt2_ia3", "llama_lora_embedding", "llama_lora_layers"]
 
     @Test(arguments: cases)
     func loadsPEFTAdapterAndMatchesLogits(_ name: String) throws {
