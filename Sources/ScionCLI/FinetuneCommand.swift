@@ -23,6 +23,7 @@ struct FinetuneCommand: ParsableCommand {
         Examples:
           scion finetune --model SmolLM2-135M --method lora --data train.txt --r 8 --steps 200
           scion finetune --model M --method adalora --data D --config run.yaml --target q_proj,v_proj
+          scion finetune --model M --method increlora --data D --adapter-set deltaT=5 --adapter-set top_h=1
           scion finetune --resume runs/finetune        (continue a killed run from its last checkpoint)
         Methods: lora, dora, ia3, adalora, dylora, svfit, bone, bat, increlora, compacter, said, dsee.
         """)
@@ -35,6 +36,9 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Comma-separated target module names (default: the architecture's; embed_tokens/wte adapt the embedding).")
     var target: String?
     @Option(help: "lora_dropout for lora, dora and adalora: dropout on the adapter input during training.") var dropout: Double?
+    @Option(name: .customLong("adapter-set"),
+            help: "Set an adapter config key as PEFT names it, e.g. deltaT=5, total_step=200, lora_dropout=0.1 (repeatable).")
+    var adapterOverrides: [String] = []
     @Option(help: "Training steps (overrides the config).") var steps: Int?
     @Option(name: .customLong("learning-rate"), help: "Learning rate (without --config).") var learningRate = 1e-3
     @Option(help: "The run folder.") var output = "runs/finetune"
@@ -59,7 +63,7 @@ struct FinetuneCommand: ParsableCommand {
         if let stopAfter, stopAfter < 1 { throw ValidationError("--stop-after must be at least 1") }
         if resume != nil {
             guard model == nil, method == nil, data == nil, config == nil, target == nil, dropout == nil, steps == nil,
-                  overrides.isEmpty, !overwrite else {
+                  overrides.isEmpty, adapterOverrides.isEmpty, !overwrite else {
                 throw ValidationError("--resume continues a run exactly as configured; give only --resume DIR (and --stop-after, --json)")
             }
             return
@@ -78,15 +82,36 @@ struct FinetuneCommand: ParsableCommand {
         }
     }
 
-    /// The adapter config from the command line.
-    func makeAdapterConfig(_ m: any AdapterMethod.Type) -> any AdapterConfig {
+    /// The adapter config from the command line (`--adapter-set` keys applied to its JSON form and
+    /// decoded again, so any field the method reads can be set; the config's own rules then apply).
+    func makeAdapterConfig(_ m: any AdapterMethod.Type) throws -> any AdapterConfig {
         let targets = target.map { TargetModules.names($0.split(separator: ",").map(String.init)) }
         var c = m.makeConfig(r: r, targetModules: targets)
         if let dropout {
             if var l = c as? LoRA.Config { l.loraDropout = dropout; c = l }
             if var a = c as? AdaLoRA.Config { a.loraDropout = dropout; c = a }
         }
-        return c
+        guard !adapterOverrides.isEmpty else { return c }
+        guard var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(c)) as? [String: Any] else { return c }
+        for item in adapterOverrides {
+            guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+                throw CLIError("--adapter-set \(item): expected KEY=VALUE")
+            }
+            let key = String(item[..<eq]), text = String(item[item.index(after: eq)...])
+            // A JSON value (number, true/false, null, list, object) or else a string.
+            object[key] = (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? text
+        }
+        let decoded: any AdapterConfig
+        do { decoded = try m.decodeConfig(JSONSerialization.data(withJSONObject: object)) } catch {
+            throw CLIError("--adapter-set: the \(m.name) config does not accept these values: \(error)")
+        }
+        // Decoding ignores unknown keys (PEFT files carry many); a typo here must not pass silently.
+        let known = (try JSONSerialization.jsonObject(with: JSONEncoder().encode(decoded)) as? [String: Any]) ?? [:]
+        for item in adapterOverrides {
+            let key = String(item[..<item.firstIndex(of: "=")!])
+            guard known[key] != nil else { throw CLIError("--adapter-set \(key): not a field of the \(m.name) config") }
+        }
+        return decoded
     }
 
     /// Registers the adapter's per-step hooks and their checkpoint state with the trainer.
@@ -125,7 +150,7 @@ struct FinetuneCommand: ParsableCommand {
                 if !json { say("resuming \(record.method) fine-tuning of \(record.model) at step \(run.trainer.state.step) → \(dir.path)") }
             } else {
                 let m = allAdapterMethods.first { $0.name == method }!
-                let adapterConfig = makeAdapterConfig(m)
+                let adapterConfig = try makeAdapterConfig(m)
                 let cfg = try trainingConfig()
                 run = try TrainingRun.start(config: cfg, overwrite: overwrite) { model in
                     try Injection.addAdapter(adapterConfig, to: model)
