@@ -18,6 +18,11 @@ import ScionNN
 import ScionTensor
 
 /// DyLoRA: a nested LoRA usable at every rank up to `r`.
+///
+/// Training follows the paper's "frozen" variant (Valipour et al. 2023, Algorithm 1): each step samples
+/// b ∈ [r_min, r_max] (``sampleRank(in:seed:step:)``) and only the b-th slice — row b of `lora_A`, column
+/// b of `lora_B` — receives gradients; slices 1…b−1 are used but detached, later ones unused. At
+/// inference any b can be chosen (``setRank(_:in:)``); after each training step the layers return to r_max.
 public enum DyLoRA: AdapterMethod {
     public static let name = "dylora"
     public static let peftType = "DYLORA"
