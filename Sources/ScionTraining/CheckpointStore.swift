@@ -1,6 +1,7 @@
 // Training checkpoints in `RUN/checkpoints/step-N/`: the model as an HF folder (`model/`), the
 // optimizer's moments (`optimizer.safetensors`, exact float32) and step counts (`optimizer.json`),
-// and the trainer state (`trainer.json`: step, RNG, data position, history).
+// the trainer state (`trainer.json`: step, RNG, data position, history), and techniques' extra state
+// (`extra-NAME.data`, e.g. an adapter's rank schedule).
 // Atomicity: everything is written into a hidden temporary folder, each file fsynced, then the
 // folder is renamed into place and the `latest` pointer replaced by rename. A kill at any moment
 // leaves `latest` naming a complete checkpoint: the old one or the new one, never a torn one.
@@ -20,6 +21,8 @@ public struct LoadedCheckpoint {
     public var optimizer: OptimizerState
     /// The trainer state.
     public var state: TrainerState
+    /// Extra states by name (`extra-NAME.data`).
+    public var extras: [String: Data] = [:]
 }
 
 /// Writes, finds, reads and prunes a run's checkpoints.
@@ -59,7 +62,10 @@ public final class CheckpointStore: @unchecked Sendable {
     /// - Returns: The checkpoint folder.
     /// - Throws: ``TrainingError/io(path:reason:)``.
     public func write(step: Int, model: any LanguageModel, optimizer: any Optimizer, state: TrainerState,
-                      tokenizerJSON: Data?) throws -> URL {
+                      tokenizerJSON: Data?, extras: [String: Data] = [:]) throws -> URL {
+        for name in extras.keys where name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+            throw TrainingError.io(path: directory.path, reason: "extra state name \"\(name)\" must be letters, digits, - or _")
+        }
         let fm = FileManager.default
         let name = "step-\(step)"
         let final = directory.appendingPathComponent(name)
@@ -85,6 +91,7 @@ public final class CheckpointStore: @unchecked Sendable {
                 .write(to: tmp.appendingPathComponent("optimizer.json"))
             try faultInjection?("trainer")
             try CheckpointStore.encoder.encode(state).write(to: tmp.appendingPathComponent("trainer.json"))
+            for (name, data) in extras { try data.write(to: tmp.appendingPathComponent("extra-\(name).data")) }
             try CheckpointStore.syncTree(tmp)
             try faultInjection?("rename")
             if fm.fileExists(atPath: final.path) {
@@ -154,7 +161,12 @@ public final class CheckpointStore: @unchecked Sendable {
         let state = try part("trainer.json") {
             try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: url.appendingPathComponent("trainer.json")))
         }
-        return LoadedCheckpoint(weights: weights, optimizer: optimizer, state: state)
+        var extras: [String: Data] = [:]
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        for f in files where f.hasPrefix("extra-") && f.hasSuffix(".data") {
+            extras[String(f.dropFirst(6).dropLast(5))] = try part(f) { try Data(contentsOf: url.appendingPathComponent(f)) }
+        }
+        return LoadedCheckpoint(weights: weights, optimizer: optimizer, state: state, extras: extras)
     }
 
     /// Saves a model as an HF folder (plus tokenizer.json when given).
