@@ -38,7 +38,8 @@ public struct OFAInitializer: EmbeddingInitializer {
 
     public var name: String { "ofa" }
     /// The old vocabulary's strings by id, spelled as ``NewToken/content`` is (e.g. both byte-level
-    /// vocabulary strings); ids past the end, and empty strings, are never neighbours.
+    /// vocabulary strings). With character n-grams, ids past the end and empty strings are never
+    /// neighbours; with static vectors, old ids whose vector is all zeros are never neighbours.
     public var oldTokens: [String]
     /// The similarity source.
     public var similarity: Similarity
