@@ -206,6 +206,7 @@ case "train": benchTrain()
 case "inference": benchInference()
 case "tokenizers": benchTokenizers()
 case "safetensors": benchSafetensors()
+case "vocab": benchVocab()
 case "all": benchGEMM(); benchAttention(); benchKernels(); benchTokenizers(); benchSafetensors()
 default:
     FileHandle.standardError.write(Data(("usage: scion-bench [gemm|attention|kernels|decode|train|inference|tokenizers|safetensors|all] "
