@@ -3,6 +3,7 @@
 
 import Foundation
 import Testing
+import ScionCheckpoint
 import ScionData
 import ScionModels
 import ScionTensor
