@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "ScionAdaptersTests", dependencies: ["ScionAdapters", "ScionTestSupport"]),
         .testTarget(name: "ScionTrainingTests", dependencies: ["ScionTraining", "ScionCheckpoint"]),
         .testTarget(name: "ScionGrowthTests", dependencies: ["ScionGrowth", "ScionModels", "ScionNN", "ScionTensor", "ScionTestSupport",
-                                                           "ScionTraining", "ScionData", "ScionCheckpoint"]),
+                                                           "ScionTraining", "ScionData", "ScionCheckpoint", "ScionOptim"]),
         .testTarget(name: "ScionCLITests"),
     ],
     swiftLanguageModes: [.v6]
