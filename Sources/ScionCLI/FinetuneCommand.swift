@@ -2,11 +2,13 @@
 // ScionAdapters' registry. Builds a training config (from --config, or defaults for the data and
 // schedule), attaches the adapter before the trainer is built, drives per-step methods (AdaLoRA,
 // IncreLoRA, DyLoRA) through `AdapterTraining.hooks`, and writes, beside the run's files,
-// adapter/ in PEFT's format and model/ as the merged model (when the method can be merged).
+// adapter/ in PEFT's format and model/ as the merged model (when the method can be merged), both
+// with the lineage manifest (a "train" step from the base model naming the adapter method).
 
 import ArgumentParser
 import Foundation
 import ScionAdapters
+import ScionCheckpoint
 import ScionModels
 import ScionTraining
 
@@ -77,6 +79,8 @@ struct FinetuneCommand: ParsableCommand {
         } catch let e as AdapterError {
             throw CLIError(e.description)
         }
+        run.trainer.origin.parameters["adapter"] = method
+        run.trainer.origin.parameters["r"] = "\(r)"
         for hook in try AdapterTraining.hooks(for: run.trainer.model, seed: cfg.seed) {
             run.trainer.stepHooks.beforeStep.append { hook.beforeForward(step: $0) }
             run.trainer.stepHooks.extraLoss.append { hook.regularization() }
@@ -93,11 +97,13 @@ struct FinetuneCommand: ParsableCommand {
         progress.finish()
         let adapterDir = run.directory.appendingPathComponent("adapter").path
         try PEFTFormat.save(run.trainer.model, to: adapterDir, baseModelNameOrPath: model)
+        let lineage = run.trainer.lineage()
+        try lineage.jsonData().write(to: URL(fileURLWithPath: adapterDir).appendingPathComponent(Lineage.fileName), options: .atomic)
         // model/: the merged weights, a plain HF folder (kept unmerged with the adapter's keys when it cannot merge).
         do {
             try Injection.mergeAndUnload(run.trainer.model)
             try CheckpointStore.saveModel(run.trainer.model, to: run.directory.appendingPathComponent("model"),
-                                          tokenizerJSON: run.tokenizer.jsonData())
+                                          tokenizerJSON: run.tokenizer.jsonData(), lineage: lineage)
         } catch let e as AdapterError {
             guard case .notMergeable = e else { throw CLIError(e.description) }
         }

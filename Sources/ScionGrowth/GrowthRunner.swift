@@ -74,12 +74,28 @@ public struct GrowthRunner {
     public var tokenizerJSON: Data?
     /// The growth-time rule used when ``growthStep`` is nil.
     public var timing: GStackTiming
+    /// The small model's origin for the lineage (nil: its in-memory digest, as a fresh model).
+    public var origin: TrainingOrigin?
+    /// Callbacks attached to both phases' trainers (progress, logs).
+    public var callbacks: [any TrainerCallback] = []
 
     public init(config: TrainingConfig, growthStep: Int? = nil, growth: any GrowthOperator = GStack(),
                 workingDirectory: String, objective: any TrainingObjective = CrossEntropyObjective(),
-                tokenizerJSON: Data? = nil, timing: GStackTiming = GStackTiming()) {
+                tokenizerJSON: Data? = nil, timing: GStackTiming = GStackTiming(), origin: TrainingOrigin? = nil) {
         self.config = config; self.growthStep = growthStep; self.growth = growth; self.workingDirectory = workingDirectory
-        self.objective = objective; self.tokenizerJSON = tokenizerJSON; self.timing = timing
+        self.objective = objective; self.tokenizerJSON = tokenizerJSON; self.timing = timing; self.origin = origin
+    }
+
+    /// The growth step ``run(small:data:)`` will use for `small`: ``growthStep`` or the rule's.
+    ///
+    /// - Returns: The step, whether it came from the rule, and whether the rule's step was clamped.
+    /// - Throws: ``GrowthError`` when the operator refuses `small`.
+    public func resolvedGrowthStep(for small: Checkpoint) throws -> (step: Int, fromRule: Bool, clamped: Bool) {
+        try growth.validate(small)
+        if let growthStep { return (growthStep, false, false) }
+        let n = try growth.grow(small).parameterCount
+        let r = timing.recommendedGrowthStep(targetParameters: n, totalSteps: config.steps, tokensPerStep: tokensPerStep)
+        return (r.step, true, r.clamped)
     }
 
     /// Tokens one optimizer step trains on (batch × sequence length × accumulation).
@@ -113,18 +129,12 @@ public struct GrowthRunner {
         let finalPath = (workingDirectory as NSString).appendingPathComponent("final")
         // Refuse an impossible growth before spending any compute.
         try CheckpointStore.saveModel(small, to: URL(fileURLWithPath: smallPath), tokenizerJSON: tokenizerJSON)
-        let initial = try Checkpoint(folder: smallPath)
-        try growth.validate(initial)
-        var step = growthStep ?? 0, clamped = false
-        if growthStep == nil {
-            let n = try growth.grow(initial).parameterCount
-            (step, _, clamped) = timing.recommendedGrowthStep(targetParameters: n, totalSteps: config.steps,
-                                                              tokensPerStep: tokensPerStep)
-        }
+        let (step, _, clamped) = try resolvedGrowthStep(for: try Checkpoint(folder: smallPath))
 
         var first = config
         first.steps = step
-        let t1 = try Trainer(config: first, model: small, data: data, objective: objective)
+        let t1 = try Trainer(config: first, model: small, data: data, objective: objective, origin: origin)
+        t1.callbacks = callbacks
         try t1.run(until: step)
         try CheckpointStore.saveModel(small, to: URL(fileURLWithPath: smallPath), tokenizerJSON: tokenizerJSON, lineage: t1.lineage())
         try growth.grow(try Checkpoint(folder: smallPath)).save(to: grownPath, overwrite: true)
@@ -135,6 +145,7 @@ public struct GrowthRunner {
         let t2 = try Trainer(config: second, model: grown, data: data, objective: objective,
                              origin: try TrainingOrigin(folder: grownPath, data: t1.origin.data),
                              dataPosition: t1.state.dataPosition)
+        t2.callbacks = callbacks
         try t2.run(until: second.steps)
         try CheckpointStore.saveModel(grown, to: URL(fileURLWithPath: finalPath), tokenizerJSON: tokenizerJSON, lineage: t2.lineage())
         let report = GrowthRunReport(phases: [Self.phase(t1), Self.phase(t2)], growthStep: step,

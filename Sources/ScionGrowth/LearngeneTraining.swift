@@ -84,15 +84,17 @@ public struct LearngeneTraining {
     ///   - teacher: The teacher's HF folder (GPT-2 or Llama family); the auxiliary model copies its shape.
     ///   - data: Tokens in the teacher's vocabulary.
     ///   - output: The gene folder (replaced if it exists).
+    ///   - teacherModel: The teacher already loaded from `teacher` (nil: loaded here).
     ///   - checkpoints: Where training checkpoints go (nil: none).
     ///   - callbacks: Trainer callbacks (progress, logs).
     /// - Returns: The trained auxiliary model and the report.
     /// - Throws: ``GrowthError`` before any training for an impossible method or shape; load and
     ///   trainer errors.
-    public func run(teacher: String, data: TrainingData, output: String, checkpoints: CheckpointStore? = nil,
+    public func run(teacher: String, teacherModel: (any LanguageModel)? = nil, data: TrainingData, output: String,
+                    checkpoints: CheckpointStore? = nil,
                     callbacks: [any TrainerCallback] = []) throws -> (model: LearngeneModel, report: LearngeneTrainingReport) {
         let aux = try makeAuxiliary(teacher: teacher)
-        let teacherModel = try ModelLoader.loadLanguageModel(path: teacher).model
+        let teacherModel = try teacherModel ?? ModelLoader.loadLanguageModel(path: teacher).model
         guard teacherModel.vocabularySize == aux.vocabularySize else {
             throw GrowthError.constraintViolated(operator: "learngene", constraint: "teacher vocabulary == auxiliary vocabulary",
                                                  detail: "\(teacherModel.vocabularySize) vs \(aux.vocabularySize)")
