@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "ScionAdapters", dependencies: ["ScionModels", "ScionOptim"]),
         .target(name: "ScionTraining", dependencies: ["ScionModels", "ScionOptim", "ScionData", "Yams"]),
         .target(name: "ScionGrowth", dependencies: ["ScionModels", "ScionNN", "ScionTensor", "ScionTokenizers", "ScionTraining",
-                                                   "ScionData"]),
+                                                   "ScionData", "ScionCheckpoint"]),
         .target(name: "ScionTestSupport", dependencies: ["ScionTensor"]),
         .executableTarget(
             name: "ScionCLI",
@@ -47,7 +47,7 @@ let package = Package(
         // Benchmarks: never run by `swift test`; `swift run -c release scion-bench`.
         .executableTarget(name: "ScionBench",
                           dependencies: ["ScionTensor", "ScionCheckpoint", "ScionTokenizers", "ScionNN", "ScionModels",
-                                         "ScionOptim", "ScionGrowth"]),
+                                         "ScionOptim", "ScionData", "ScionTraining", "ScionGrowth"]),
         .testTarget(name: "ScionTensorTests", dependencies: ["ScionTensor", "ScionTestSupport"]),
         .testTarget(name: "ScionCheckpointTests", dependencies: ["ScionCheckpoint", "ScionTestSupport"]),
         .testTarget(name: "ScionTokenizersTests", dependencies: ["ScionTokenizers"]),
@@ -56,9 +56,9 @@ let package = Package(
         .testTarget(name: "ScionDataTests", dependencies: ["ScionData"]),
         .testTarget(name: "ScionOptimTests", dependencies: ["ScionOptim", "ScionTestSupport"]),
         .testTarget(name: "ScionAdaptersTests", dependencies: ["ScionAdapters", "ScionTestSupport", "ScionOptim"]),
-        .testTarget(name: "ScionTrainingTests", dependencies: ["ScionTraining"]),
+        .testTarget(name: "ScionTrainingTests", dependencies: ["ScionTraining", "ScionCheckpoint"]),
         .testTarget(name: "ScionGrowthTests", dependencies: ["ScionGrowth", "ScionModels", "ScionNN", "ScionTensor", "ScionTestSupport",
-                                                           "ScionTraining", "ScionData"]),
+                                                           "ScionTraining", "ScionData", "ScionCheckpoint", "ScionOptim"]),
         .testTarget(name: "ScionCLITests"),
     ],
     swiftLanguageModes: [.v6]

@@ -3,7 +3,8 @@
 // schedule), attaches the adapter before the trainer is built, drives per-step methods (training mode
 // for `lora_dropout`, AdaLoRA, IncreLoRA, DyLoRA) through `AdapterTraining.hooks`, saves their state
 // in every checkpoint, and writes, beside the run's files, adapter/ in PEFT's format and model/ as the
-// merged model (when the method can be merged).
+// merged model (when the method can be merged), both with the lineage manifest (a "train" step from
+// the base model naming the adapter method).
 // `--resume DIR` continues a killed run from its latest checkpoint exactly: the adapter is rebuilt from
 // DIR/finetune.json, then weights, optimizer moments, data position and the methods' schedules
 // (AdaLoRA's EMAs, IncreLoRA's grown ranks) come back from the checkpoint; dropout masks and DyLoRA's
@@ -12,6 +13,7 @@
 import ArgumentParser
 import Foundation
 import ScionAdapters
+import ScionCheckpoint
 import ScionModels
 import ScionTraining
 
@@ -170,6 +172,8 @@ struct FinetuneCommand: ParsableCommand {
         } catch let e as AdapterError {
             throw CLIError(e.description)
         }
+        run.trainer.origin.parameters["adapter"] = record.method
+        run.trainer.origin.parameters["adapter_config"] = record.adapterConfig
         let progress = ProgressPrinter(totalSteps: run.config.steps, every: run.config.logEvery,
                                        handle: json ? .standardError : .standardOutput)
         run.trainer.callbacks.append(progress)
@@ -193,11 +197,13 @@ struct FinetuneCommand: ParsableCommand {
         progress.finish()
         let adapterDir = run.directory.appendingPathComponent("adapter").path
         try PEFTFormat.save(run.trainer.model, to: adapterDir, baseModelNameOrPath: record.model)
+        let lineage = run.trainer.lineage()
+        try lineage.jsonData().write(to: URL(fileURLWithPath: adapterDir).appendingPathComponent(Lineage.fileName), options: .atomic)
         // model/: the merged weights, a plain HF folder (kept unmerged with the adapter's keys when it cannot merge).
         do {
             try Injection.mergeAndUnload(run.trainer.model)
             try CheckpointStore.saveModel(run.trainer.model, to: run.directory.appendingPathComponent("model"),
-                                          tokenizerJSON: run.tokenizer.jsonData())
+                                          tokenizerJSON: run.tokenizer.jsonData(), lineage: lineage)
         } catch let e as AdapterError {
             guard case .notMergeable = e else { throw CLIError(e.description) }
         }

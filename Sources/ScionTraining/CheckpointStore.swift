@@ -1,4 +1,5 @@
-// Training checkpoints in `RUN/checkpoints/step-N/`: the model as an HF folder (`model/`), the
+// Training checkpoints in `RUN/checkpoints/step-N/`: the model as an HF folder (`model/`, with the
+// lineage manifest `scion_lineage.json` when the trainer passes one), the
 // optimizer's moments (`optimizer.safetensors`, exact float32) and step counts (`optimizer.json`),
 // the trainer state (`trainer.json`: step, RNG, data position, history), and techniques' extra state
 // (`extra-NAME.data`, e.g. an adapter's rank schedule).
@@ -62,7 +63,7 @@ public final class CheckpointStore: @unchecked Sendable {
     /// - Returns: The checkpoint folder.
     /// - Throws: ``TrainingError/io(path:reason:)``.
     public func write(step: Int, model: any LanguageModel, optimizer: any Optimizer, state: TrainerState,
-                      tokenizerJSON: Data?, extras: [String: Data] = [:]) throws -> URL {
+                      tokenizerJSON: Data?, extras: [String: Data] = [:], lineage: Lineage? = nil) throws -> URL {
         for name in extras.keys where name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
             throw TrainingError.io(path: directory.path, reason: "extra state name \"\(name)\" must be letters, digits, - or _")
         }
@@ -76,7 +77,8 @@ public final class CheckpointStore: @unchecked Sendable {
             try? fm.removeItem(at: tmp)
             try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
             try faultInjection?("model")
-            try CheckpointStore.saveModel(model, to: tmp.appendingPathComponent("model"), tokenizerJSON: tokenizerJSON)
+            try CheckpointStore.saveModel(model, to: tmp.appendingPathComponent("model"), tokenizerJSON: tokenizerJSON,
+                                          lineage: lineage)
             try faultInjection?("optimizer")
             let o = optimizer.state()
             var tensors: [String: Tensor] = [:]
@@ -169,16 +171,26 @@ public final class CheckpointStore: @unchecked Sendable {
         return LoadedCheckpoint(weights: weights, optimizer: optimizer, state: state, extras: extras)
     }
 
-    /// Saves a model as an HF folder (plus tokenizer.json when given).
+    /// Saves a model as an HF folder, atomically, with tokenizer.json, the lineage manifest and any
+    /// other side files given.
     ///
-    /// - Throws: ``TrainingError/unsupported(_:)`` for a model that cannot be saved.
+    /// - Parameters:
+    ///   - lineage: Written as `scion_lineage.json` (``Lineage/fileName``) when given.
+    ///   - extraFiles: More files by name (generation_config.json, …).
+    /// - Throws: ``TrainingError/unsupported(_:)`` for a model that cannot be saved; `CheckpointError`
+    ///   when `url` exists and `overwrite` is false, or writing fails (the old folder is then intact).
     public static func saveModel(_ model: any LanguageModel, to url: URL, tokenizerJSON: Data?,
-                                 overwrite: Bool = true) throws {
+                                 overwrite: Bool = true, lineage: Lineage? = nil, extraFiles: [String: Data] = [:]) throws {
         guard let m = model as? any TrainableLanguageModel else {
             throw TrainingError.unsupported("\(type(of: model)) cannot be saved as an HF folder")
         }
-        try m.save(to: url.path, overwrite: overwrite)
-        if let tokenizerJSON { try tokenizerJSON.write(to: url.appendingPathComponent("tokenizer.json")) }
+        var files = extraFiles
+        if let tokenizerJSON { files["tokenizer.json"] = tokenizerJSON }
+        if let lineage { files[Lineage.fileName] = try lineage.jsonData() }
+        try AtomicFolder.write(to: url.path, overwrite: overwrite) { tmp in
+            try m.save(to: tmp, overwrite: true)
+            for (name, data) in files { try data.write(to: URL(fileURLWithPath: tmp).appendingPathComponent(name)) }
+        }
     }
 
     static let encoder: JSONEncoder = {

@@ -4,9 +4,10 @@
 // Invariants: gradients of micro-batches are *added* and the loss of a window is Σ token losses /
 // window tokens, so accumulation equals one larger batch; nothing random happens outside the data
 // loader and the saved RNG, so a resumed run repeats an uninterrupted one bit for bit on the same
-// thread count.
+// thread count. Every checkpoint carries the lineage manifest (TrainingOrigin.swift).
 
 import Foundation
+import ScionCheckpoint
 import ScionData
 import ScionModels
 import ScionNN
@@ -60,6 +61,8 @@ public struct TrainerState: Codable, Equatable, Sendable {
     public var evaluations: [EvalMetrics] = []
     /// Training seconds so far (across resumes).
     public var elapsed: Double = 0
+    /// Where the run started (the parent of every checkpoint's "train" lineage step); kept across resumes.
+    public var origin: TrainingOrigin?
 }
 
 /// Hooks called by ``Trainer/run(until:)``; all have empty defaults.
@@ -90,11 +93,14 @@ public struct TrainingData {
     public var packing: PackingOptions
     /// The shuffling seed.
     public var seed: UInt64
+    /// How the lineage manifest names the data (file paths); nil: a digest of the token ids
+    /// (see ``lineageDescription``).
+    public var provenance: String?
 
     public init(corpus: any TokenizedCorpus, trainDocuments: [Int]?, validationDocuments: [Int], packing: PackingOptions,
-                seed: UInt64) {
+                seed: UInt64, provenance: String? = nil) {
         self.corpus = corpus; self.trainDocuments = trainDocuments; self.validationDocuments = validationDocuments
-        self.packing = packing; self.seed = seed
+        self.packing = packing; self.seed = seed; self.provenance = provenance
     }
 }
 
@@ -160,7 +166,8 @@ public final class Trainer {
     /// Peak bytes of tensor memory during a training step (measured on the first step run).
     public private(set) var peakStepBytes: Int = 0
 
-    let data: TrainingData
+    /// The training and validation tokens.
+    public let data: TrainingData
     var loader: DataLoader
     let validationBatches: [Batch]
 
@@ -172,9 +179,15 @@ public final class Trainer {
     ///   - data: The tokens.
     ///   - objective: The loss (default: cross-entropy).
     ///   - checkpoints: Where checkpoints go.
+    ///   - origin: The starting model, for the lineage manifest (default: the digest of `model`'s
+    ///     weights as they are now, no parent lineage, and `data`'s ``TrainingData/lineageDescription``).
+    ///   - dataPosition: Where the training data continues (default: the start of `data.seed`'s
+    ///     stream); a later phase passes the previous trainer's `state.dataPosition` to continue the
+    ///     same stream without replaying or reshuffling it.
     /// - Throws: ``TrainingError`` for an unusable config, `DataError` for too little data.
     public init(config: TrainingConfig, model: any LanguageModel, data: TrainingData,
-                objective: any TrainingObjective = CrossEntropyObjective(), checkpoints: CheckpointStore? = nil) throws {
+                objective: any TrainingObjective = CrossEntropyObjective(), checkpoints: CheckpointStore? = nil,
+                origin: TrainingOrigin? = nil, dataPosition: DataLoaderPosition? = nil) throws {
         self.config = config
         self.model = model
         self.objective = objective
@@ -193,7 +206,7 @@ public final class Trainer {
         self.data = data
         optimizer = Trainer.makeOptimizer(config.optimizer, parameters: trainable)
         loader = try DataLoader(corpus: data.corpus, documents: data.trainDocuments, batchSize: config.data.batchSize,
-                                options: data.packing, seed: data.seed)
+                                options: data.packing, seed: data.seed, position: dataPosition)
         var validation: [Batch] = []
         if !data.validationDocuments.isEmpty {
             var options = data.packing
@@ -205,6 +218,29 @@ public final class Trainer {
         }
         validationBatches = validation
         state = TrainerState(generator: RandomGenerator(seed: config.seed ^ 0x7EA1), dataPosition: loader.position)
+        let start: TrainingOrigin
+        if let origin {
+            start = origin
+        } else {
+            let digest: String
+            do { digest = try Lineage.digest(ofTensors: model.stateDictionary()) } catch {
+                throw TrainingError.unsupported("cannot digest the starting weights for the lineage: \(error)")
+            }
+            start = TrainingOrigin(parentSHA256: digest, data: data.lineageDescription)
+        }
+        state.origin = start
+    }
+
+    /// Where the run started; its lineage plus a "train" step is written into every checkpoint.
+    public var origin: TrainingOrigin {
+        get { state.origin ?? TrainingOrigin(parentSHA256: nil, data: data.lineageDescription) }
+        set { state.origin = newValue }
+    }
+
+    /// The lineage of the model as it is now: ``origin``'s lineage plus a "train" step with the steps
+    /// and tokens so far, the data and the config.
+    public func lineage() -> Lineage {
+        origin.lineage(steps: state.step, tokens: state.history.reduce(0) { $0 + $1.tokens }, config: config)
     }
 
     static func makeOptimizer(_ c: OptimizerConfig, parameters: [(String, Parameter)]) -> any Optimizer {
@@ -371,7 +407,7 @@ public final class Trainer {
             }
         }
         let url = try checkpoints.write(step: state.step, model: model, optimizer: optimizer, state: state,
-                                        tokenizerJSON: tokenizerJSON, extras: extras)
+                                        tokenizerJSON: tokenizerJSON, extras: extras, lineage: lineage())
         for c in callbacks { c.trainer(self, didSaveCheckpoint: url) }
         return url
     }
@@ -400,7 +436,9 @@ public final class Trainer {
         } catch {
             throw TrainingError.badCheckpoint(path: checkpoint.path, reason: "optimizer: \(error)")
         }
+        let origin = state.origin
         state = loaded.state
+        if state.origin == nil { state.origin = origin }     // checkpoints written before lineage existed
         loader = try DataLoader(corpus: data.corpus, documents: data.trainDocuments, batchSize: config.data.batchSize,
                                 options: data.packing, seed: data.seed, position: state.dataPosition)
     }

@@ -49,6 +49,14 @@ import Testing
         for f in ["adapter/adapter_config.json", "adapter/adapter_model.safetensors", "model/model.safetensors"] {
             #expect(FileManager.default.fileExists(atPath: dir + "/ft/" + f), "\(f)")
         }
+        // Both outputs carry the lineage: the pretraining "train" step, then the fine-tuning one naming the method.
+        for f in ["adapter", "model"] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/ft/" + f + "/scion_lineage.json"))
+            let steps = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["steps"] as? [[String: Any]])
+            #expect(steps.map { $0["operator"] as? String } == ["train", "train"], "\(f)")
+            #expect((steps.last?["parameters"] as? [String: String])?["adapter"] == "adalora", "\(f)")
+            #expect(steps.last?["parent_path"] as? String == dir + "/pre/model", "\(f)")
+        }
         let bad = try runScion(["finetune", "--model", "m", "--method", "nope", "--data", "d"])
         #expect(bad.status != 0 && bad.err.contains("unknown --method nope"), "stderr: \(bad.err)")
     }
