@@ -30,6 +30,14 @@ struct LearngeneBenchOptions {
     var vocabulary = 2000
     var batchSize = 16
     var context = 64
+    var geneLearningRate = 1e-3
+    var learningRate = 2e-3
+    var alpha = 0.5
+    var temperature = 2.0
+    /// Stop after the gene (for tuning the distillation).
+    var geneOnly = false
+    /// Reuse a teacher trained with the same settings by an earlier run (kept in the scratch folder).
+    var reuseTeacher = false
 
     init(_ arguments: [String]) {
         var i = 0
@@ -44,9 +52,15 @@ struct LearngeneBenchOptions {
                 case "--method": method = v; i += 2; continue
                 case "--vocabulary": vocabulary = Int(v) ?? vocabulary; i += 2; continue
                 case "--batch-size": batchSize = Int(v) ?? batchSize; i += 2; continue
+                case "--gene-lr": geneLearningRate = Double(v) ?? geneLearningRate; i += 2; continue
+                case "--lr": learningRate = Double(v) ?? learningRate; i += 2; continue
+                case "--alpha": alpha = Double(v) ?? alpha; i += 2; continue
+                case "--temperature": temperature = Double(v) ?? temperature; i += 2; continue
                 default: break
                 }
             }
+            if a == "--gene-only" { geneOnly = true }
+            if a == "--reuse-teacher" { reuseTeacher = true }
             i += 1
         }
     }
@@ -81,7 +95,13 @@ final class EvalRecorder: TrainerCallback {
     let documents = text.components(separatedBy: "\n\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         .filter { $0.count >= 40 }
     let tokenizerSample = Array(documents.prefix(documents.count / 3))
-    let tokenizer = try BPETrainer(vocabularySize: o.vocabulary, specialTokens: [SyntheticCorpus.endOfText]).train(on: tokenizerSample)
+    let cached = benchScratchDirectory().appendingPathComponent("learngene-teacher-v\(o.vocabulary)-b\(o.batchSize)-s\(o.teacherSteps)")
+    let tokenizer: Tokenizer
+    if o.reuseTeacher, let t = try? Tokenizer(contentsOf: cached.appendingPathComponent("tokenizer.json")) {
+        tokenizer = t
+    } else {
+        tokenizer = try BPETrainer(vocabularySize: o.vocabulary, specialTokens: [SyntheticCorpus.endOfText]).train(on: tokenizerSample)
+    }
     let eos = tokenizer.id(forToken: SyntheticCorpus.endOfText) ?? 0
     let corpus = InMemoryCorpus(documents: documents.map { TextDocument(text: $0) }, tokenizer: tokenizer)
     let split = try SeededShuffle.split(documentCount: corpus.documentCount, validationFraction: 0.05, seed: 7)
@@ -113,24 +133,42 @@ final class EvalRecorder: TrainerCallback {
 
     // 1. The teacher: 8 layers from scratch.
     var g = RandomGenerator(seed: 1)
-    let teacher = GPT2LMHeadModel(config: gptConfig(layers: 8), generator: &g)
-    let teacherTrainer = try Trainer(config: trainingConfig(steps: o.teacherSteps, peak: 3e-3, evalEvery: 0), model: teacher, data: data)
-    try teacherTrainer.run()
-    let teacherLoss = teacherTrainer.state.evaluations.last?.loss ?? .nan
-    let teacherPath = scratch.appendingPathComponent("teacher")
-    try CheckpointStore.saveModel(teacher, to: teacherPath, tokenizerJSON: tokenizer.jsonData(), lineage: teacherTrainer.lineage())
+    let teacher: GPT2LMHeadModel
+    let teacherLoss: Double
+    let teacherPath: URL
+    if o.reuseTeacher, FileManager.default.fileExists(atPath: cached.appendingPathComponent("model.safetensors").path) {
+        teacher = try GPT2LMHeadModel.load(folder: HFFolder(path: cached.path))
+        teacherPath = cached
+        let probe = try Trainer(config: trainingConfig(steps: 1, peak: 3e-3, evalEvery: 0), model: teacher, data: data)
+        teacherLoss = probe.evaluate()?.loss ?? .nan
+        print("teacher: reused \(cached.path)")
+    } else {
+        teacher = GPT2LMHeadModel(config: gptConfig(layers: 8), generator: &g)
+        let teacherTrainer = try Trainer(config: trainingConfig(steps: o.teacherSteps, peak: 3e-3, evalEvery: 0), model: teacher, data: data)
+        try teacherTrainer.run()
+        teacherLoss = teacherTrainer.state.evaluations.last?.loss ?? .nan
+        teacherPath = scratch.appendingPathComponent("teacher")
+        try CheckpointStore.saveModel(teacher, to: teacherPath, tokenizerJSON: tokenizer.jsonData(), lineage: teacherTrainer.lineage())
+        try? CheckpointStore.saveModel(teacher, to: cached, tokenizerJSON: tokenizer.jsonData(), lineage: teacherTrainer.lineage())
+    }
     print(String(format: "teacher: %d parameters, %d steps, validation loss %.4f (%@)", teacher.numberOfParameters, o.teacherSteps,
                  teacherLoss, elapsed()))
 
     // 2. One learngene distilled from it.
     let method: LearngeneModel.Method = o.method == "sws" ? .sws(profile: [3, 2, 3]) : .tleg(depth: 8)
     let genePath = scratch.appendingPathComponent("gene").path
-    let (aux, report) = try LearngeneTraining(method: method, config: trainingConfig(steps: o.geneSteps, peak: 3e-3, evalEvery: 0),
-                                              temperature: 2, alpha: 0.5, seed: 2)
-        .run(teacher: teacherPath.path, teacherModel: teacher, data: data, output: genePath)
+    let geneRecorder = EvalRecorder()
+    let (aux, report) = try LearngeneTraining(method: method,
+                                              config: trainingConfig(steps: o.geneSteps, peak: o.geneLearningRate,
+                                                                     evalEvery: max(1, o.geneSteps / 4)),
+                                              temperature: o.temperature, alpha: o.alpha, seed: 2)
+        .run(teacher: teacherPath.path, teacherModel: teacher, data: data, output: genePath, callbacks: [geneRecorder])
+    print("auxiliary model validation loss during distillation: "
+          + geneRecorder.losses.sorted { $0.key < $1.key }.map { String(format: "@%d %.4f", $0.key, $0.value) }.joined(separator: ", "))
     print(String(format: "gene (%@): %d stored parameters; %d-layer auxiliary model (%d parameters) after %d distillation steps: "
                  + "validation loss %.4f (%@)", method.description, report.geneParameters, aux.layerCount, report.auxiliaryParameters,
                  o.geneSteps, report.validationLoss ?? .nan, elapsed()))
+    if o.geneOnly { return }
     let gene = try Checkpoint(folder: genePath)
 
     // 3. Instantiate 4, 6, 8 layers; train each and a random-init twin for N steps on the same batches.
@@ -161,7 +199,7 @@ final class EvalRecorder: TrainerCallback {
         for (label, model) in [("gene", fromGene), ("gene embeddings only", control as any LanguageModel),
                                ("random", random as any LanguageModel)] {
             let recorder = EvalRecorder()
-            let t = try Trainer(config: trainingConfig(steps: o.steps, peak: 2e-3, evalEvery: evalEvery), model: model, data: data)
+            let t = try Trainer(config: trainingConfig(steps: o.steps, peak: o.learningRate, evalEvery: evalEvery), model: model, data: data)
             t.callbacks = [recorder]
             t.evaluate()
             try t.run()

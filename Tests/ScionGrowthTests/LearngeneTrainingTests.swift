@@ -92,6 +92,22 @@ struct LearngeneTrainingTests {
         #expect(checked == m.gene.namedParameters().count)
     }
 
+    @Test("gene gradients are the same with gradient checkpointing (the generated weights are recomputed inside)")
+    func gradientCheckpointing() throws {
+        let m = try Self.aux("llama", .tleg(depth: 3))
+        func geneGradients() -> [String: [Float]] {
+            let g = CrossEntropyObjective().summedLoss(model: m, batch: Self.batch()).backward()
+            var out: [String: [Float]] = [:]
+            for (k, p) in m.gene.namedParameters() { out[k] = g[p.value]?.floats() }
+            return out
+        }
+        let plain = geneGradients()
+        m.gradientCheckpointing = true
+        let recomputed = geneGradients()
+        #expect(Set(plain.keys) == Set(recomputed.keys) && plain.count == m.gene.namedParameters().count)
+        for (k, v) in plain { #expect(Self.close(recomputed[k] ?? [], v, tolerance: 1e-5), "\(k)") }
+    }
+
     static func batch() -> Batch {
         var loader = try! DataLoader(corpus: corpus(seed: 7), batchSize: 2, options: PackingOptions(sequenceLength: 8, eosTokenID: 0),
                                      seed: 1)
