@@ -7,7 +7,8 @@
 //   tokenizers encode MB/s of each tokenizer family vs HF `tokenizers` (TokenizerBench.swift)
 //   train      GPT-2 124M training step vs PyTorch (default and fused AdamW) (TrainBench.swift)
 //   safetensors load time of a ~500 MB file: mmap, page touch, full read vs read() and Python (SafetensorsBench.swift)
-// Usage: swift run -c release scion-bench [gemm|attention|kernels|decode|train|tokenizers|safetensors|all]
+//   learngene  gene-initialized vs random-init models of 4/6/8 layers on English text (LearngeneBench.swift)
+// Usage: swift run -c release scion-bench [gemm|attention|kernels|decode|train|tokenizers|safetensors|learngene|all]
 //            [--threads N] [--runs N] [--python PATH] [--text FILE]
 
 import Foundation
@@ -206,10 +207,13 @@ case "train": benchTrain()
 case "inference": benchInference()
 case "tokenizers": benchTokenizers()
 case "safetensors": benchSafetensors()
+case "vocab": benchVocab()
+case "learngene": benchLearngene()
 case "growth": benchGrowth()
 case "all": benchGEMM(); benchAttention(); benchKernels(); benchTokenizers(); benchSafetensors()
 default:
-    FileHandle.standardError.write(Data(("usage: scion-bench [gemm|attention|kernels|decode|train|inference|tokenizers|safetensors|all] "
-        + "[--threads N] [--runs N] [--python PATH] [--text FILE]\n").utf8))
+    FileHandle.standardError.write(Data(("usage: scion-bench [gemm|attention|kernels|decode|train|inference|tokenizers|safetensors|learngene|all] "
+        + "[--threads N] [--runs N] [--python PATH] [--text FILE]\n"
+        + "       scion-bench learngene [--teacher-steps N] [--gene-steps N] [--steps N] [--method tleg|sws] [--text FILE]\n").utf8))
     exit(2)
 }

@@ -50,15 +50,17 @@ public enum SafetensorsWriter {
         return ordered.reduce(into: header) { $0 += $1.bytes }
     }
 
+    /// The header bytes and the entries in file order. With `sizesOnly`, entries carry no bytes and
+    /// their sizes come from dtype × shape (the lineage digest hashes tensors one at a time).
     static func serializeHeader(entries: [SafetensorsEntry], metadata: [String: String],
-                                path: String) throws -> ([UInt8], [SafetensorsEntry]) {
+                                path: String, sizesOnly: Bool = false) throws -> ([UInt8], [SafetensorsEntry]) {
         var names = Set<String>()
         for e in entries {
             guard e.name != "__metadata__", names.insert(e.name).inserted else {
                 throw CheckpointError.duplicateName(path: path, name: e.name)
             }
             let n = e.shape.reduce(1, *) * e.dtype.byteSize
-            guard e.shape.allSatisfy({ $0 >= 0 }), n == e.bytes.count else {
+            guard e.shape.allSatisfy({ $0 >= 0 }), sizesOnly || n == e.bytes.count else {
                 throw CheckpointError.byteCountMismatch(path: path, tensor: e.name, shape: e.shape, dtype: e.dtype.rawValue,
                                                         expected: n, actual: e.bytes.count)
             }
@@ -72,8 +74,9 @@ public enum SafetensorsWriter {
         var offset = 0
         for e in ordered {
             let shape = e.shape.map(String.init).joined(separator: ",")
-            parts.append("\(jsonQuoted(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + e.bytes.count)]}")
-            offset += e.bytes.count
+            let size = sizesOnly ? e.shape.reduce(1, *) * e.dtype.byteSize : e.bytes.count
+            parts.append("\(jsonQuoted(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + size)]}")
+            offset += size
         }
         var json = Array("{\(parts.joined(separator: ","))}".utf8)
         // Pad with spaces so the data section starts 8-byte aligned.

@@ -4,6 +4,7 @@
 // loads here loads strictly there, and a saved one is an HF folder transformers reads.
 
 import Foundation
+import ScionCheckpoint
 import ScionModels
 import ScionNN
 import ScionTensor

@@ -2,7 +2,8 @@
 // copying embeddings, final norm and head. Follows Du et al. 2024, "Stacking Your Transformers: A
 // Closer Look at Model Growth for Efficient LLM Pre-Training" (G_stack, §3; g ≈ 4 is their
 // recommended growth factor). Not function-preserving: the grown model must be trained further.
-// The growth *time* (tokens trained before growing) belongs to the growth runner, not here.
+// The growth *time* (tokens trained before growing) is GStackTiming.swift's rule, applied by the
+// growth runner.
 
 import Foundation
 
@@ -26,6 +27,8 @@ public struct GStack: GrowthOperator {
     }
 
     public static let name = "gstack"
+    /// The growth factor used when none is given: g = 4, Du et al.'s guidance.
+    public static let defaultGrowthFactor = 4
     /// The growth factor g (the paper's guidance: 4). Ignored for `.custom`.
     public var growthFactor: Int
     /// The arrangement of copies.
@@ -34,7 +37,7 @@ public struct GStack: GrowthOperator {
     /// - Parameters:
     ///   - growthFactor: g, the new depth over the old (default 4, as Du et al. recommend).
     ///   - layout: stacked (default), interleaved, or a custom map.
-    public init(growthFactor: Int = 4, layout: Layout = .stacked) {
+    public init(growthFactor: Int = GStack.defaultGrowthFactor, layout: Layout = .stacked) {
         self.growthFactor = growthFactor
         self.layout = layout
     }

@@ -4,7 +4,7 @@
 // Mimicking and Weight Inheritance", §3.2), with manual (evenly spaced / first) or magnitude-based
 // selection. It reuses bert2BERT's per-tensor axis rules (`WidthExpansion.rules`) with selection
 // maps instead of copy maps, so nothing is divided. Never function-preserving: the student is then
-// distilled from the teacher (progressive multi-stage KD needs the trainer; a later session).
+// distilled from the teacher (progressive multi-stage distillation: ProgressiveShrink.swift).
 
 import Foundation
 import ScionTensor

@@ -5,7 +5,8 @@
 //   over depth (a training-free baseline; the paper trains the gene by distillation).
 // - SWS (Learngene, stage-wise weight sharing): the gene holds one layer per stage; a depth profile
 //   (d_1…d_S) copies stage s's layer into d_s consecutive layers.
-// Training the genes by distillation from a teacher needs the trainer and is not here yet.
+// The genes are trained by distillation from a teacher in LearngeneTraining.swift (the auxiliary
+// model of LearngeneModel.swift generates its layers with exactly these formulas).
 
 import Foundation
 import ScionTensor

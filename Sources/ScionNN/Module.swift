@@ -34,6 +34,18 @@ public final class Parameter: @unchecked Sendable {
         storedValue = isTrainable ? storedValue.detached().requiringGradient() : storedValue.detached()
     }
 
+    /// Makes the value `tensor` *with* its gradient graph: the parameter becomes a function of other
+    /// parameters (weight generation, e.g. TLEG's θ_A + (l/L)·θ_B or SWS's stage-shared layers in
+    /// ScionGrowth), so a loss's gradients flow through it to the parameters it was computed from.
+    /// The parameter itself is frozen (not trainable); assigning ``value`` or calling
+    /// ``setTrainable(_:)`` cuts the link again. Re-bind before every forward pass: an optimizer step
+    /// replaces the source values, not this one.
+    public func bindDerived(_ tensor: Tensor) {
+        precondition(tensor.shape == storedValue.shape, "bindDerived: shape \(tensor.shape) for a parameter of shape \(storedValue.shape)")
+        isTrainable = false
+        storedValue = tensor
+    }
+
     /// Shape of the value.
     public var shape: [Int] { storedValue.shape }
 }

@@ -1,6 +1,8 @@
-// Training checkpoints in `RUN/checkpoints/step-N/`: the model as an HF folder (`model/`), the
+// Training checkpoints in `RUN/checkpoints/step-N/`: the model as an HF folder (`model/`, with the
+// lineage manifest `scion_lineage.json` when the trainer passes one), the
 // optimizer's moments (`optimizer.safetensors`, exact float32) and step counts (`optimizer.json`),
-// and the trainer state (`trainer.json`: step, RNG, data position, history).
+// the trainer state (`trainer.json`: step, RNG, data position, history), and techniques' extra state
+// (`extra-NAME.data`, e.g. an adapter's rank schedule).
 // Atomicity: everything is written into a hidden temporary folder, each file fsynced, then the
 // folder is renamed into place and the `latest` pointer replaced by rename. A kill at any moment
 // leaves `latest` naming a complete checkpoint: the old one or the new one, never a torn one.
@@ -20,6 +22,8 @@ public struct LoadedCheckpoint {
     public var optimizer: OptimizerState
     /// The trainer state.
     public var state: TrainerState
+    /// Extra states by name (`extra-NAME.data`).
+    public var extras: [String: Data] = [:]
 }
 
 /// Writes, finds, reads and prunes a run's checkpoints.
@@ -59,7 +63,10 @@ public final class CheckpointStore: @unchecked Sendable {
     /// - Returns: The checkpoint folder.
     /// - Throws: ``TrainingError/io(path:reason:)``.
     public func write(step: Int, model: any LanguageModel, optimizer: any Optimizer, state: TrainerState,
-                      tokenizerJSON: Data?) throws -> URL {
+                      tokenizerJSON: Data?, extras: [String: Data] = [:], lineage: Lineage? = nil) throws -> URL {
+        for name in extras.keys where name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+            throw TrainingError.io(path: directory.path, reason: "extra state name \"\(name)\" must be letters, digits, - or _")
+        }
         let fm = FileManager.default
         let name = "step-\(step)"
         let final = directory.appendingPathComponent(name)
@@ -70,7 +77,8 @@ public final class CheckpointStore: @unchecked Sendable {
             try? fm.removeItem(at: tmp)
             try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
             try faultInjection?("model")
-            try CheckpointStore.saveModel(model, to: tmp.appendingPathComponent("model"), tokenizerJSON: tokenizerJSON)
+            try CheckpointStore.saveModel(model, to: tmp.appendingPathComponent("model"), tokenizerJSON: tokenizerJSON,
+                                          lineage: lineage)
             try faultInjection?("optimizer")
             let o = optimizer.state()
             var tensors: [String: Tensor] = [:]
@@ -85,6 +93,7 @@ public final class CheckpointStore: @unchecked Sendable {
                 .write(to: tmp.appendingPathComponent("optimizer.json"))
             try faultInjection?("trainer")
             try CheckpointStore.encoder.encode(state).write(to: tmp.appendingPathComponent("trainer.json"))
+            for (name, data) in extras { try data.write(to: tmp.appendingPathComponent("extra-\(name).data")) }
             try CheckpointStore.syncTree(tmp)
             try faultInjection?("rename")
             if fm.fileExists(atPath: final.path) {
@@ -154,19 +163,34 @@ public final class CheckpointStore: @unchecked Sendable {
         let state = try part("trainer.json") {
             try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: url.appendingPathComponent("trainer.json")))
         }
-        return LoadedCheckpoint(weights: weights, optimizer: optimizer, state: state)
+        var extras: [String: Data] = [:]
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        for f in files where f.hasPrefix("extra-") && f.hasSuffix(".data") {
+            extras[String(f.dropFirst(6).dropLast(5))] = try part(f) { try Data(contentsOf: url.appendingPathComponent(f)) }
+        }
+        return LoadedCheckpoint(weights: weights, optimizer: optimizer, state: state, extras: extras)
     }
 
-    /// Saves a model as an HF folder (plus tokenizer.json when given).
+    /// Saves a model as an HF folder, atomically, with tokenizer.json, the lineage manifest and any
+    /// other side files given.
     ///
-    /// - Throws: ``TrainingError/unsupported(_:)`` for a model that cannot be saved.
+    /// - Parameters:
+    ///   - lineage: Written as `scion_lineage.json` (``Lineage/fileName``) when given.
+    ///   - extraFiles: More files by name (generation_config.json, …).
+    /// - Throws: ``TrainingError/unsupported(_:)`` for a model that cannot be saved; `CheckpointError`
+    ///   when `url` exists and `overwrite` is false, or writing fails (the old folder is then intact).
     public static func saveModel(_ model: any LanguageModel, to url: URL, tokenizerJSON: Data?,
-                                 overwrite: Bool = true) throws {
+                                 overwrite: Bool = true, lineage: Lineage? = nil, extraFiles: [String: Data] = [:]) throws {
         guard let m = model as? any TrainableLanguageModel else {
             throw TrainingError.unsupported("\(type(of: model)) cannot be saved as an HF folder")
         }
-        try m.save(to: url.path, overwrite: overwrite)
-        if let tokenizerJSON { try tokenizerJSON.write(to: url.appendingPathComponent("tokenizer.json")) }
+        var files = extraFiles
+        if let tokenizerJSON { files["tokenizer.json"] = tokenizerJSON }
+        if let lineage { files[Lineage.fileName] = try lineage.jsonData() }
+        try AtomicFolder.write(to: url.path, overwrite: overwrite) { tmp in
+            try m.save(to: tmp, overwrite: true)
+            for (name, data) in files { try data.write(to: URL(fileURLWithPath: tmp).appendingPathComponent(name)) }
+        }
     }
 
     static let encoder: JSONEncoder = {

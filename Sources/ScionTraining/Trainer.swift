@@ -4,9 +4,10 @@
 // Invariants: gradients of micro-batches are *added* and the loss of a window is Σ token losses /
 // window tokens, so accumulation equals one larger batch; nothing random happens outside the data
 // loader and the saved RNG, so a resumed run repeats an uninterrupted one bit for bit on the same
-// thread count.
+// thread count. Every checkpoint carries the lineage manifest (TrainingOrigin.swift).
 
 import Foundation
+import ScionCheckpoint
 import ScionData
 import ScionModels
 import ScionNN
@@ -60,6 +61,8 @@ public struct TrainerState: Codable, Equatable, Sendable {
     public var evaluations: [EvalMetrics] = []
     /// Training seconds so far (across resumes).
     public var elapsed: Double = 0
+    /// Where the run started (the parent of every checkpoint's "train" lineage step); kept across resumes.
+    public var origin: TrainingOrigin?
 }
 
 /// Hooks called by ``Trainer/run(until:)``; all have empty defaults.
@@ -90,11 +93,14 @@ public struct TrainingData {
     public var packing: PackingOptions
     /// The shuffling seed.
     public var seed: UInt64
+    /// How the lineage manifest names the data (file paths); nil: a digest of the token ids
+    /// (see ``lineageDescription``).
+    public var provenance: String?
 
     public init(corpus: any TokenizedCorpus, trainDocuments: [Int]?, validationDocuments: [Int], packing: PackingOptions,
-                seed: UInt64) {
+                seed: UInt64, provenance: String? = nil) {
         self.corpus = corpus; self.trainDocuments = trainDocuments; self.validationDocuments = validationDocuments
-        self.packing = packing; self.seed = seed
+        self.packing = packing; self.seed = seed; self.provenance = provenance
     }
 }
 
@@ -102,11 +108,29 @@ public struct TrainingData {
 public struct StepHooks {
     /// Called with the 1-based step number before its forward passes.
     public var beforeStep: [(Int) -> Void] = []
+    /// Called with the step number and the 0-based micro-batch index before each micro-batch's
+    /// forward pass (stochastic layers derive their randomness from both).
+    public var beforeMicroBatch: [(Int, Int) -> Void] = []
     /// Terms added to the loss (each once per step), e.g. an orthogonality penalty.
     public var extraLoss: [() -> Tensor?] = []
     /// Called with the step number and the accumulated gradients before the optimizer update.
     public var afterBackward: [(Int, Gradients) -> Void] = []
     public init() {}
+}
+
+/// State a technique keeps outside the model and the optimizer (an adapter's rank schedule and
+/// importance estimates), saved into every checkpoint and restored, before the weights, on resume.
+public struct CheckpointExtra {
+    /// A file-name-safe name (letters, digits, "-", "_"), unique per trainer.
+    public var name: String
+    /// The state now.
+    public var save: () throws -> Data
+    /// Puts a saved state back (called before the weights are loaded, so shapes can be prepared).
+    public var restore: (Data) throws -> Void
+
+    public init(name: String, save: @escaping () throws -> Data, restore: @escaping (Data) throws -> Void) {
+        self.name = name; self.save = save; self.restore = restore
+    }
 }
 
 /// Trains a language model: steps, evaluation, checkpoints, resume.
@@ -135,12 +159,15 @@ public final class Trainer {
     public var stepHooks = StepHooks()
     /// Where checkpoints go (nil: none are written).
     public let checkpoints: CheckpointStore?
+    /// Extra state written into each checkpoint and required back by ``restore(from:)``.
+    public var checkpointExtras: [CheckpointExtra] = []
     /// Saved into each checkpoint's model folder (tokenizer.json), when known.
     public var tokenizerJSON: Data?
     /// Peak bytes of tensor memory during a training step (measured on the first step run).
     public private(set) var peakStepBytes: Int = 0
 
-    let data: TrainingData
+    /// The training and validation tokens.
+    public let data: TrainingData
     var loader: DataLoader
     let validationBatches: [Batch]
 
@@ -152,9 +179,15 @@ public final class Trainer {
     ///   - data: The tokens.
     ///   - objective: The loss (default: cross-entropy).
     ///   - checkpoints: Where checkpoints go.
+    ///   - origin: The starting model, for the lineage manifest (default: the digest of `model`'s
+    ///     weights as they are now, no parent lineage, and `data`'s ``TrainingData/lineageDescription``).
+    ///   - dataPosition: Where the training data continues (default: the start of `data.seed`'s
+    ///     stream); a later phase passes the previous trainer's `state.dataPosition` to continue the
+    ///     same stream without replaying or reshuffling it.
     /// - Throws: ``TrainingError`` for an unusable config, `DataError` for too little data.
     public init(config: TrainingConfig, model: any LanguageModel, data: TrainingData,
-                objective: any TrainingObjective = CrossEntropyObjective(), checkpoints: CheckpointStore? = nil) throws {
+                objective: any TrainingObjective = CrossEntropyObjective(), checkpoints: CheckpointStore? = nil,
+                origin: TrainingOrigin? = nil, dataPosition: DataLoaderPosition? = nil) throws {
         self.config = config
         self.model = model
         self.objective = objective
@@ -173,7 +206,7 @@ public final class Trainer {
         self.data = data
         optimizer = Trainer.makeOptimizer(config.optimizer, parameters: trainable)
         loader = try DataLoader(corpus: data.corpus, documents: data.trainDocuments, batchSize: config.data.batchSize,
-                                options: data.packing, seed: data.seed)
+                                options: data.packing, seed: data.seed, position: dataPosition)
         var validation: [Batch] = []
         if !data.validationDocuments.isEmpty {
             var options = data.packing
@@ -185,6 +218,29 @@ public final class Trainer {
         }
         validationBatches = validation
         state = TrainerState(generator: RandomGenerator(seed: config.seed ^ 0x7EA1), dataPosition: loader.position)
+        let start: TrainingOrigin
+        if let origin {
+            start = origin
+        } else {
+            let digest: String
+            do { digest = try Lineage.digest(ofTensors: model.stateDictionary()) } catch {
+                throw TrainingError.unsupported("cannot digest the starting weights for the lineage: \(error)")
+            }
+            start = TrainingOrigin(parentSHA256: digest, data: data.lineageDescription)
+        }
+        state.origin = start
+    }
+
+    /// Where the run started; its lineage plus a "train" step is written into every checkpoint.
+    public var origin: TrainingOrigin {
+        get { state.origin ?? TrainingOrigin(parentSHA256: nil, data: data.lineageDescription) }
+        set { state.origin = newValue }
+    }
+
+    /// The lineage of the model as it is now: ``origin``'s lineage plus a "train" step with the steps
+    /// and tokens so far, the data and the config.
+    public func lineage() -> Lineage {
+        origin.lineage(steps: state.step, tokens: state.history.reduce(0) { $0 + $1.tokens }, config: config)
     }
 
     static func makeOptimizer(_ c: OptimizerConfig, parameters: [(String, Parameter)]) -> any Optimizer {
@@ -230,7 +286,8 @@ public final class Trainer {
         guard tokens > 0 else {
             return StepMetrics(step: step, loss: 0, learningRate: learningRate, gradientNorm: 0, tokens: 0, seconds: 0)
         }
-        for batch in batches {
+        for (index, batch) in batches.enumerated() {
+            for before in hooks.beforeMicroBatch { before(step, index) }
             var l = objective.summedLoss(model: model, batch: batch) / Double(tokens)
             // Extra terms are weighted by the micro-batch's share, so the window adds each once.
             for extra in hooks.extraLoss { if let e = extra() { l = l + e * (Double(batch.supervisedTargetCount) / Double(tokens)) } }
@@ -258,8 +315,13 @@ public final class Trainer {
         if let clip = gradientClip, clip > 0 {
             clipGradientNorm(&gradients, parameters: parameters, maxNorm: clip)
         }
+        // Hooks may replace parameter values (AdaLoRA masks E, IncreLoRA grows ranks). Gradients are
+        // keyed by the identity of each value's graph node, which a freed node's successor can reuse:
+        // the values the gradients belong to stay alive until the update, so a replaced value finds no
+        // gradient instead of another parameter's.
+        let gradientOwners = named.map { $0.1.value }
         for observe in hooks.afterBackward { observe(step, gradients) }
-        optimizer.step(gradients: gradients, learningRate: learningRate)
+        withExtendedLifetime(gradientOwners) { optimizer.step(gradients: gradients, learningRate: learningRate) }
         return StepMetrics(step: step, loss: loss, learningRate: learningRate, gradientNorm: norm, tokens: tokens,
                            seconds: Date().timeIntervalSince(start))
     }
@@ -338,17 +400,32 @@ public final class Trainer {
     @discardableResult
     public func saveCheckpoint() throws -> URL {
         guard let checkpoints else { throw TrainingError.unsupported("this trainer has no checkpoint folder") }
+        var extras: [String: Data] = [:]
+        for e in checkpointExtras {
+            do { extras[e.name] = try e.save() } catch {
+                throw TrainingError.io(path: checkpoints.directory.path, reason: "saving \(e.name) state: \(error)")
+            }
+        }
         let url = try checkpoints.write(step: state.step, model: model, optimizer: optimizer, state: state,
-                                        tokenizerJSON: tokenizerJSON)
+                                        tokenizerJSON: tokenizerJSON, extras: extras, lineage: lineage())
         for c in callbacks { c.trainer(self, didSaveCheckpoint: url) }
         return url
     }
 
-    /// Restores weights, optimizer moments, step, RNG, data position and history from a checkpoint.
+    /// Restores the ``checkpointExtras`` (first), weights, optimizer moments, step, RNG, data position
+    /// and history from a checkpoint.
     ///
-    /// - Throws: ``TrainingError/badCheckpoint(path:reason:)``.
+    /// - Throws: ``TrainingError/badCheckpoint(path:reason:)``, also when a registered extra state is missing.
     public func restore(from checkpoint: URL) throws {
         let loaded = try CheckpointStore.read(checkpoint)
+        for e in checkpointExtras {
+            guard let data = loaded.extras[e.name] else {
+                throw TrainingError.badCheckpoint(path: checkpoint.path, reason: "no \(e.name) state (written by another kind of run?)")
+            }
+            do { try e.restore(data) } catch {
+                throw TrainingError.badCheckpoint(path: checkpoint.path, reason: "\(e.name) state: \(error)")
+            }
+        }
         do {
             try model.load(loaded.weights, strict: true)
         } catch {
@@ -359,7 +436,9 @@ public final class Trainer {
         } catch {
             throw TrainingError.badCheckpoint(path: checkpoint.path, reason: "optimizer: \(error)")
         }
+        let origin = state.origin
         state = loaded.state
+        if state.origin == nil { state.origin = origin }     // checkpoints written before lineage existed
         loader = try DataLoader(corpus: data.corpus, documents: data.trainDocuments, batchSize: config.data.batchSize,
                                 options: data.packing, seed: data.seed, position: state.dataPosition)
     }

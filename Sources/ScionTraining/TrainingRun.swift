@@ -5,6 +5,7 @@
 // caller resumes or overwrites.
 
 import Foundation
+import ScionCheckpoint
 import ScionData
 import ScionModels
 import ScionNN
@@ -72,9 +73,14 @@ public final class TrainingRun {
 
     /// Resumes the run in `directory` from its latest checkpoint (from step 0 when it has none).
     ///
+    /// - Parameters:
+    ///   - prepareModel: Runs on the model before the trainer is built (e.g. to attach adapters).
+    ///   - prepareTrainer: Runs on the trainer before the checkpoint is restored (e.g. to register
+    ///     step hooks and ``Trainer/checkpointExtras``).
     /// - Throws: ``TrainingError/io(path:reason:)`` when the folder holds no run;
     ///   ``TrainingError/badCheckpoint(path:reason:)``.
-    public static func resume(directory: URL, prepareModel: ((any LanguageModel) throws -> Void)? = nil) throws -> TrainingRun {
+    public static func resume(directory: URL, prepareModel: ((any LanguageModel) throws -> Void)? = nil,
+                              prepareTrainer: ((Trainer) throws -> Void)? = nil) throws -> TrainingRun {
         let configFile = directory.appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: configFile.path) else {
             throw TrainingError.io(path: directory.path, reason: "holds no run to resume (no config.json)")
@@ -82,6 +88,7 @@ public final class TrainingRun {
         var config = try JSONDecoder().decode(TrainingConfig.self, from: data)
         config.output = directory.path
         let run = try make(config: config, directory: directory, prepareModel: prepareModel)
+        try prepareTrainer?(run.trainer)
         if let latest = run.trainer.checkpoints?.latest() { try run.trainer.restore(from: latest) }
         run.attachLog()
         return run
@@ -103,6 +110,31 @@ public final class TrainingRun {
 
     static func make(config: TrainingConfig, directory: URL,
                      prepareModel: ((any LanguageModel) throws -> Void)? = nil) throws -> TrainingRun {
+        let c = try components(config: config, directory: directory, prepareModel: prepareModel)
+        let store = CheckpointStore(directory: directory.appendingPathComponent("checkpoints"), keep: config.keepCheckpoints)
+        let trainer = try Trainer(config: config, model: c.model, data: c.data, objective: c.objective, checkpoints: store,
+                                  origin: c.origin)
+        trainer.tokenizerJSON = c.tokenizer.jsonData()
+        var entropy: Double? = nil
+        if let docs = c.syntheticDocuments {
+            entropy = SyntheticCorpus.unigramEntropy(of: c.data.validationDocuments.map { docs[$0] }, tokenizer: c.tokenizer)
+        }
+        return TrainingRun(directory: directory, config: config, trainer: trainer, tokenizer: c.tokenizer,
+                           unigramEntropy: entropy, eosTokenID: c.eosTokenID)
+    }
+
+    /// What a config builds before any training: the model (fresh or loaded), the tokenizer, the
+    /// data split and packing, the objective (distillation when configured) and the lineage origin.
+    /// `TrainingRun` trains these with one ``Trainer``; other drivers (ScionGrowth's growth runner,
+    /// learngene and progressive-shrink distillation) use them directly.
+    ///
+    /// - Parameters:
+    ///   - config: A validated config.
+    ///   - directory: The run folder (the token cache of file sources goes under it unless `data.cache` is set).
+    ///   - prepareModel: Runs on the model before the origin digest is taken (e.g. to attach adapters).
+    /// - Throws: ``TrainingError`` naming the config key or path at fault.
+    public static func components(config: TrainingConfig, directory: URL,
+                                  prepareModel: ((any LanguageModel) throws -> Void)? = nil) throws -> TrainingComponents {
         if let t = config.threads { ComputeSettings.threadCount = t }
         var loaded: LoadedLanguageModel? = nil
         if let from = config.model.from {
@@ -134,6 +166,7 @@ public final class TrainingRun {
         }
         try prepareModel?(model)
         var objective: any TrainingObjective = CrossEntropyObjective()
+        var parameters: [String: String] = [:]
         if let d = config.distillation {
             let teacher: LoadedLanguageModel
             do { teacher = try ModelLoader.loadLanguageModel(path: d.teacher) } catch {
@@ -141,19 +174,35 @@ public final class TrainingRun {
             }
             objective = DistillationLoss(teacher: teacher.model, temperature: d.temperature, alpha: d.alpha,
                                          hiddenWeight: d.hiddenWeight)
+            parameters["objective"] = "distillation"
+            parameters["teacher"] = d.teacher
+            parameters["teacher_sha256"] = try? Lineage.digest(path: d.teacher)
         }
+        let provenance = dataProvenance(config.data)
         let data = TrainingData(corpus: corpus, trainDocuments: split.train, validationDocuments: split.validation,
                                 packing: PackingOptions(sequenceLength: config.data.sequenceLength, eosTokenID: eos),
-                                seed: config.data.seed)
-        let store = CheckpointStore(directory: directory.appendingPathComponent("checkpoints"), keep: config.keepCheckpoints)
-        let trainer = try Trainer(config: config, model: model, data: data, objective: objective, checkpoints: store)
-        trainer.tokenizerJSON = tokenizer.jsonData()
-        var entropy: Double? = nil
-        if let docs = entropyDocs {
-            entropy = SyntheticCorpus.unigramEntropy(of: split.validation.map { docs[$0] }, tokenizer: tokenizer)
+                                seed: config.data.seed, provenance: provenance)
+        let origin: TrainingOrigin
+        do {
+            if let from = config.model.from {
+                origin = try TrainingOrigin(folder: from, data: provenance, parameters: parameters)
+            } else {
+                origin = TrainingOrigin(parentSHA256: try Lineage.digest(ofTensors: model.stateDictionary()), data: provenance,
+                                        parameters: parameters)
+            }
+        } catch {
+            throw TrainingError.io(path: config.model.from ?? "model", reason: "cannot digest the starting weights: \(error)")
         }
-        return TrainingRun(directory: directory, config: config, trainer: trainer, tokenizer: tokenizer,
-                           unigramEntropy: entropy, eosTokenID: eos)
+        return TrainingComponents(model: model, tokenizer: tokenizer, eosTokenID: eos, data: data, objective: objective,
+                                  origin: origin, syntheticDocuments: entropyDocs)
+    }
+
+    /// How the lineage names a config's data: its source paths, or the synthetic corpus's settings.
+    static func dataProvenance(_ data: DataConfig) -> String {
+        if let s = data.synthetic {
+            return "synthetic(documents: \(s.documents), seed: \(s.seed), vocabularySize: \(s.vocabularySize))"
+        }
+        return data.sources.map { "\($0.format):\($0.path)" }.joined(separator: ", ")
     }
 
     static func makeTokenizer(_ data: DataConfig, modelTokenizer: Tokenizer?) throws -> Tokenizer {
@@ -235,9 +284,8 @@ public final class TrainingRun {
             throw error
         }
         let modelDir = directory.appendingPathComponent("model")
-        try CheckpointStore.saveModel(trainer.model, to: modelDir, tokenizerJSON: tokenizer.jsonData())
-        try Data("{\n  \"eos_token_id\": \(eosTokenID)\n}\n".utf8)
-            .write(to: modelDir.appendingPathComponent("generation_config.json"))
+        try CheckpointStore.saveModel(trainer.model, to: modelDir, tokenizerJSON: tokenizer.jsonData(), lineage: trainer.lineage(),
+                                      extraFiles: ["generation_config.json": Data("{\n  \"eos_token_id\": \(eosTokenID)\n}\n".utf8)])
         let s = summary()
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -256,6 +304,24 @@ public final class TrainingRun {
                                      evaluations: trainer.state.evaluations)
         try Data(html.utf8).write(to: directory.appendingPathComponent("report.html"), options: .atomic)
     }
+}
+
+/// What ``TrainingRun/components(config:directory:prepareModel:)`` builds from a config.
+public struct TrainingComponents {
+    /// The model: fresh from `model.init`, or loaded from `model.from`.
+    public var model: any LanguageModel
+    /// The tokenizer of the data.
+    public var tokenizer: Tokenizer
+    /// The end-of-text id used for packing.
+    public var eosTokenID: Int
+    /// The split, packed data.
+    public var data: TrainingData
+    /// Cross-entropy, or distillation when the config has a `distillation` section.
+    public var objective: any TrainingObjective
+    /// The model's digest, lineage and the data's provenance, for the lineage manifest.
+    public var origin: TrainingOrigin
+    /// The synthetic corpus's documents (for the unigram-entropy baseline), when synthetic.
+    public var syntheticDocuments: [String]?
 }
 
 enum LlamaInit {

@@ -4,6 +4,7 @@
 
 import Foundation
 import Testing
+import ScionCheckpoint
 import ScionTensor
 @testable import ScionGrowth
 
@@ -109,14 +110,6 @@ struct GrowthOperatorTests {
         let out = GrowthFixtures.temporaryPath("refused")
         #expect(throws: (any Error).self) { try c.save(to: out) }
         #expect(!FileManager.default.fileExists(atPath: out))
-    }
-
-    @Test("SHA-256 test vectors (FIPS 180-4)")
-    func sha256() {
-        #expect(SHA256.hex(Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(SHA256.hex(Data("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
-                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
     }
 
     @Test("lineage: manifest beside config.json, parent digests chain back to the seed")

@@ -3,6 +3,7 @@
 
 import Foundation
 import Testing
+import ScionCheckpoint
 import ScionData
 import ScionModels
 import ScionTensor
@@ -60,5 +61,99 @@ struct GrowthRunnerTests {
         #expect(throws: GrowthError.self) {
             try GrowthRunner(config: config, growthStep: 4, growth: GStack(), workingDirectory: dir).run(small: small, data: data)
         }
+    }
+}
+
+/// Records the inputs of every micro-batch the trainer feeds it (and computes cross-entropy).
+final class RecordingObjective: TrainingObjective, @unchecked Sendable {
+    var inputs: [[Int]] = []
+    func summedLoss(model: any LanguageModel, batch: Batch) -> Tensor {
+        inputs.append(batch.inputIDs)
+        return CrossEntropyObjective().summedLoss(model: model, batch: batch)
+    }
+}
+
+@Suite("Growth runner: data, defaults, lineage")
+struct GrowthRunnerContinuationTests {
+    @Test("phase 2 continues the data stream where phase 1 stopped (no replay, no reshuffle)")
+    func dataContinuation() throws {
+        let (config, data, small) = GrowthRunnerTests.setup(steps: 5)
+        // The uninterrupted stream: one trainer, five steps.
+        let reference = RecordingObjective()
+        let (_, _, other) = GrowthRunnerTests.setup(steps: 5)
+        try Trainer(config: config, model: other, data: data, objective: reference).run(until: 5)
+        #expect(reference.inputs.count == 5)
+        let dir = GrowthFixtures.temporaryPath("runner-stream")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let recorded = RecordingObjective()
+        _ = try GrowthRunner(config: config, growthStep: 2, growth: GStack(growthFactor: 2), workingDirectory: dir,
+                             objective: recorded).run(small: small, data: data)
+        #expect(recorded.inputs.count == 5)
+        // Phase 2's first batch is the one right after phase 1's last: batch 3 of the same stream.
+        #expect(recorded.inputs[2] == reference.inputs[2])
+        #expect(recorded.inputs == reference.inputs)
+        #expect(Set(recorded.inputs.map { $0.description }).count == 5)
+    }
+
+    @Test("without a growth step, G_stack's rule picks one (g = 4 by default)")
+    func defaults() throws {
+        let (config, data, small) = GrowthRunnerTests.setup(steps: 6)
+        let dir = GrowthFixtures.temporaryPath("runner-defaults")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let runner = GrowthRunner(config: config, workingDirectory: dir)
+        #expect((runner.growth as? GStack)?.growthFactor == 4)
+        let (grown, report) = try runner.run(small: small, data: data)
+        #expect(grown.layerCount == 4)
+        #expect(report.growthStepFromRule)
+        let n = try Checkpoint(folder: report.grownPath).parameterCount
+        let expected = GStackTiming().recommendedGrowthStep(targetParameters: n, totalSteps: 6, tokensPerStep: runner.tokensPerStep)
+        #expect(report.growthStep == expected.step && report.growthStepClamped == expected.clamped)
+        #expect(report.phases.map(\.steps) == [report.growthStep, 6 - report.growthStep])
+    }
+
+    @Test("lineage: small (train) → grown (train, gstack) → final (train, gstack, train), digests chained")
+    func lineageChain() throws {
+        let (config, data, small) = GrowthRunnerTests.setup(steps: 4)
+        let initialDigest = try Lineage.digest(ofTensors: small.stateDictionary())
+        let dir = GrowthFixtures.temporaryPath("runner-lineage")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (_, report) = try GrowthRunner(config: config, growthStep: 2, growth: GStack(growthFactor: 2), workingDirectory: dir)
+            .run(small: small, data: data)
+        let smallPath = (dir as NSString).appendingPathComponent("small")
+        let chain = try #require(try Lineage.read(folder: report.finalPath))
+        #expect(chain.steps.map(\.operatorName) == ["train", "gstack", "train"])
+        #expect(chain.steps[0].parentSHA256 == initialDigest)
+        #expect(chain.steps[0].parameters["steps"] == "2")
+        #expect(chain.steps[1].parentSHA256 == (try Lineage.weightsDigest(folder: smallPath)))
+        #expect(chain.steps[2].parentSHA256 == (try Lineage.weightsDigest(folder: report.grownPath)))
+        #expect(chain.steps[2].parentPath == report.grownPath)
+        #expect(chain.steps[2].parameters["steps"] == "2")
+        #expect(chain.steps[2].parameters["tokens"] == "\(report.phases[1].tokens)")
+    }
+}
+
+@Suite("G_stack growth timing")
+struct GStackTimingTests {
+    @Test("the fitted rule: log10 d = 0.88·log10 N + 163.27/log10 C − 5.74")
+    func rule() {
+        let t = GStackTiming()
+        let n = 7e9, c = 1.3e22
+        let expected = pow(10, 0.88 * log10(n) + 163.27 / log10(c) - 5.74)
+        #expect(abs(t.growthTokens(targetParameters: n, computeFLOPs: c) / expected - 1) < 1e-12)
+        #expect((1.5e10...2.5e10).contains(expected))
+        // Larger targets grow later (a > 0); larger budgets grow earlier (b > 0 on 1/log C).
+        #expect(t.growthTokens(targetParameters: 1e9, computeFLOPs: c) < t.growthTokens(targetParameters: 1e10, computeFLOPs: c))
+        #expect(t.growthTokens(targetParameters: n, computeFLOPs: 1e23) < t.growthTokens(targetParameters: n, computeFLOPs: 1e21))
+    }
+
+    @Test("steps: in range when the rule fits, clamped to half the run when it extrapolates")
+    func steps() {
+        let t = GStackTiming()
+        // 7B target, 300B tokens in steps of 4M tokens: d ≈ 2·10¹⁰ tokens ≈ 5000 of 75 000 steps.
+        let big = t.recommendedGrowthStep(targetParameters: 7_000_000_000, totalSteps: 75_000, tokensPerStep: 4_000_000)
+        #expect(!big.clamped && (3_000...7_000).contains(big.step))
+        let tiny = t.recommendedGrowthStep(targetParameters: 1_000_000, totalSteps: 400, tokensPerStep: 512)
+        #expect(tiny.clamped && tiny.step == 200)
+        #expect(t.recommendedGrowthStep(targetParameters: 1_000_000, totalSteps: 1, tokensPerStep: 512).step == 1)
     }
 }

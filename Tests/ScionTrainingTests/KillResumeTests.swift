@@ -4,6 +4,7 @@
 
 import Foundation
 import Testing
+import ScionCheckpoint
 @testable import ScionTraining
 
 /// The built `scion` executable beside the test runner.
@@ -177,5 +178,15 @@ extension TrainCommandTests {
         #expect(try #require(summaryB.initialLoss) < (try #require(summaryA.initialLoss)) - 0.3)
         #expect(summaryB.flops == 6 * Double(summaryB.parameters) * Double(summaryB.tokens))
         #expect(FileManager.default.fileExists(atPath: second.appendingPathComponent("report.html").path))
+        // Lineage: the first run's model is a "train" step from its fresh init; the second chains onto it.
+        let firstLineage = try #require(try Lineage.read(folder: model.path))
+        #expect(firstLineage.steps.map(\.operatorName) == ["train"])
+        #expect(firstLineage.steps[0].parameters["steps"] == "12")
+        let chain = try #require(try Lineage.read(folder: second.appendingPathComponent("model").path))
+        #expect(chain.steps.map(\.operatorName) == ["train", "train"])
+        #expect(chain.steps[1].parentSHA256 == (try Lineage.weightsDigest(folder: model.path)))
+        #expect(chain.steps[1].parentPath == model.path)
+        #expect(chain.steps[1].parameters["steps"] == "4")
+        #expect(chain.steps[1].parameters["tokens"] == "\(summaryB.tokens)")
     }
 }
