@@ -32,11 +32,11 @@ struct GrowthBenchOptions {
     /// "a" (G_stack), "b" (bert2BERT) or "all".
     var part = "all"
     /// Optimizer steps of the from-scratch target (and the total of each growth run).
-    var steps = 400
+    var steps = 800
     /// The step at which the small model is grown.
-    var growthStep = 100
+    var growthStep = 200
     /// Evaluate the validation loss every this many steps.
-    var evalEvery = 20
+    var evalEvery = 40
     /// Validation batches per evaluation.
     var evalBatches = 8
     var batchSize = 16
