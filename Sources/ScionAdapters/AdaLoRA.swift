@@ -6,6 +6,8 @@
 // cubic schedule between tinit and total_step − tfinal, and every deltaT steps the lowest-scoring
 // E entries are set to zero. `RankAllocator` runs that schedule; the trainer calls `step` after
 // each backward pass; `AdapterTraining.hooks(for:)` finds it, so a trainer needs no per-method wiring.
+// The allocator's EMAs are its only state besides the weights (the budget is a function of the step):
+// `checkpointState` / `restoreCheckpointState` carry them across a resume, bit for bit.
 // Paper: Zhang et al. 2023, "Adaptive Budget Allocation for Parameter-Efficient Fine-Tuning"
 // (arXiv:2303.10512). PEFT reference: src/peft/tuners/adalora/{config,layer,model}.py.
 // Saved keys are `lora_A`, `lora_B`, `lora_E` (PEFT stores them as raw parameters, no `.weight`).
@@ -23,19 +25,13 @@ public enum AdaLoRA: AdapterMethod {
         return c
     }
 
-    /// PEFT's `AdaLoraConfig` (the LoRA fields it uses plus the schedule).
-    public struct Config: AdapterConfig, Equatable {
-        public var peftType = "ADALORA"
-        public var taskType: String?
-        public var baseModelNameOrPath: String?
-        public var revision: String?
-        public var inferenceMode = false
+    /// PEFT's `AdaLoraConfig`: the common fields (``PEFTCommonConfig``), the LoRA fields it uses and the schedule.
+    public struct Config: CommonFieldsConfig, Equatable {
+        public var common = PEFTCommonConfig(peftType: AdaLoRA.peftType)
         public var r = 8
         public var loraAlpha: Double = 8
+        /// Dropout probability on the adapter's input during training (never at inference).
         public var loraDropout: Double = 0
-        public var targetModules: TargetModules?
-        public var excludeModules: TargetModules?
-        public var fanInFanOut = false
         public var initR = 12
         public var targetR = 8
         public var tinit = 0
@@ -45,32 +41,22 @@ public enum AdaLoRA: AdapterMethod {
         public var beta2 = 0.85
         public var orthRegWeight = 0.5
         public var totalStep: Int? = 1000
-        public var modulesToSave: [String]?
 
         // NOTE: explicit keys: PEFT writes snake_case except `deltaT`.
         enum CodingKeys: String, CodingKey {
-            case peftType = "peft_type", taskType = "task_type", baseModelNameOrPath = "base_model_name_or_path"
-            case revision, inferenceMode = "inference_mode", r, loraAlpha = "lora_alpha", loraDropout = "lora_dropout"
-            case targetModules = "target_modules", excludeModules = "exclude_modules", fanInFanOut = "fan_in_fan_out"
+            case r, loraAlpha = "lora_alpha", loraDropout = "lora_dropout"
             case initR = "init_r", targetR = "target_r", tinit, tfinal, deltaT, beta1, beta2
-            case orthRegWeight = "orth_reg_weight", totalStep = "total_step", modulesToSave = "modules_to_save"
+            case orthRegWeight = "orth_reg_weight", totalStep = "total_step"
         }
 
         public init() {}
 
         public init(from decoder: any Decoder) throws {
+            common = try PEFTCommonConfig(from: decoder, defaultPeftType: AdaLoRA.peftType)
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            peftType = try c.decodeIfPresent(String.self, forKey: .peftType) ?? "ADALORA"
-            taskType = try c.decodeIfPresent(String.self, forKey: .taskType)
-            baseModelNameOrPath = try c.decodeIfPresent(String.self, forKey: .baseModelNameOrPath)
-            revision = try c.decodeIfPresent(String.self, forKey: .revision)
-            inferenceMode = try c.decodeIfPresent(Bool.self, forKey: .inferenceMode) ?? false
             r = try c.decodeIfPresent(Int.self, forKey: .r) ?? 8
             loraAlpha = try c.decodeIfPresent(Double.self, forKey: .loraAlpha) ?? 8
             loraDropout = try c.decodeIfPresent(Double.self, forKey: .loraDropout) ?? 0
-            targetModules = try c.decodeIfPresent(TargetModules.self, forKey: .targetModules)
-            excludeModules = try c.decodeIfPresent(TargetModules.self, forKey: .excludeModules)
-            fanInFanOut = try c.decodeIfPresent(Bool.self, forKey: .fanInFanOut) ?? false
             initR = try c.decodeIfPresent(Int.self, forKey: .initR) ?? 12
             targetR = try c.decodeIfPresent(Int.self, forKey: .targetR) ?? 8
             tinit = try c.decodeIfPresent(Int.self, forKey: .tinit) ?? 0
@@ -80,7 +66,16 @@ public enum AdaLoRA: AdapterMethod {
             beta2 = try c.decodeIfPresent(Double.self, forKey: .beta2) ?? 0.85
             orthRegWeight = try c.decodeIfPresent(Double.self, forKey: .orthRegWeight) ?? 0.5
             totalStep = try c.decodeIfPresent(Int.self, forKey: .totalStep)
-            modulesToSave = try c.decodeIfPresent([String].self, forKey: .modulesToSave)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            try common.encode(to: encoder)
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(r, forKey: .r); try c.encode(loraAlpha, forKey: .loraAlpha); try c.encode(loraDropout, forKey: .loraDropout)
+            try c.encode(initR, forKey: .initR); try c.encode(targetR, forKey: .targetR)
+            try c.encode(tinit, forKey: .tinit); try c.encode(tfinal, forKey: .tfinal); try c.encode(deltaT, forKey: .deltaT)
+            try c.encode(beta1, forKey: .beta1); try c.encode(beta2, forKey: .beta2)
+            try c.encode(orthRegWeight, forKey: .orthRegWeight); try c.encodeIfPresent(totalStep, forKey: .totalStep)
         }
 
         public func validate() throws {
@@ -111,7 +106,7 @@ public enum AdaLoRA: AdapterMethod {
             try validate()
             try check(base: base, key: key, rank: rank)
             let r = rank ?? initR
-            return Layer(config: self, rank: r, base: base, initialize: initialize, generator: &generator)
+            return Layer(config: self, rank: r, key: key, base: base, initialize: initialize, generator: &generator)
         }
 
         public func trainableParameterCount(for base: Linear, key: String) -> Int {
@@ -130,15 +125,19 @@ public enum AdaLoRA: AdapterMethod {
     }
 
     /// The AdaLoRA layer: `lora_A` [r, in], `lora_B` [out, r], `lora_E` [r, 1].
-    public final class Layer: ConfiguredAdapter {
+    public final class Layer: ConfiguredAdapter, TrainingModeAdapter {
         public let loraA: Parameter, loraB: Parameter, loraE: Parameter
         /// The rank the scale divides by (PEFT's `ranknum`: init_r, not the pruned count).
         public let rankNumber: Double
         public let adaConfig: Config
         public var config: any AdapterConfig { adaConfig }
+        /// The adapted module's key (dropout masks derive from it).
+        public let key: String
+        /// Non-nil during a training step: `lora_dropout` applies.
+        public var trainingState: AdapterTrainingState?
 
-        init(config: Config, rank r: Int, base: Linear, initialize: Bool, generator: inout RandomGenerator) {
-            adaConfig = config; rankNumber = Double(r)
+        init(config: Config, rank r: Int, key: String, base: Linear, initialize: Bool, generator: inout RandomGenerator) {
+            adaConfig = config; rankNumber = Double(r); self.key = key
             loraA = Parameter(initialize ? Tensor.normal([r, base.inFeatures], std: 0.02, generator: &generator) : .zeros([r, base.inFeatures]))
             loraB = Parameter(initialize ? Tensor.normal([base.outFeatures, r], std: 0.02, generator: &generator) : .zeros([base.outFeatures, r]))
             loraE = Parameter(Tensor.zeros([r, 1]))
@@ -151,7 +150,8 @@ public enum AdaLoRA: AdapterMethod {
         var scale: Double { adaConfig.loraAlpha / (rankNumber + 1e-5) }
 
         public func apply(_ x: Tensor, baseOutput y: Tensor, base: Linear) -> Tensor {
-            y + x.matmul((loraA.value * loraE.value).matrixTransposed).matmul(loraB.value.matrixTransposed) * scale
+            let xd = AdapterDropout.apply(x, probability: adaConfig.loraDropout, key: key, state: trainingState)
+            return y + xd.matmul((loraA.value * loraE.value).matrixTransposed).matmul(loraB.value.matrixTransposed) * scale
         }
 
         public func deltaWeight(base: Linear) -> Tensor? {
@@ -240,5 +240,51 @@ public enum AdaLoRA: AdapterMethod {
             }
             return budget
         }
+    }
+}
+
+extension AdaLoRA.RankAllocator {
+    /// The saved form of the allocator's EMAs: float bit patterns by "module.parameter" (exact).
+    struct SavedState: Codable {
+        var importance: [String: [UInt32]]
+        var uncertainty: [String: [UInt32]]
+        var shapes: [String: [Int]]
+        var budget: Int
+    }
+
+    func namedParameters() -> [(String, Parameter)] {
+        layers.flatMap { k, l in [(k + ".lora_A", l.loraA), (k + ".lora_B", l.loraB), (k + ".lora_E", l.loraE)] }
+    }
+
+    /// The importance and uncertainty EMAs and the current budget, for a training checkpoint.
+    public func checkpointState() throws -> Data {
+        var s = SavedState(importance: [:], uncertainty: [:], shapes: [:], budget: currentBudget)
+        for (name, p) in namedParameters() {
+            let id = ObjectIdentifier(p)
+            if let i = emaImportance[id] { s.importance[name] = i.floats().map(\.bitPattern); s.shapes[name] = i.shape }
+            if let u = emaUncertainty[id] { s.uncertainty[name] = u.floats().map(\.bitPattern) }
+        }
+        let encoder = JSONEncoder(); encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(s)
+    }
+
+    /// Restores what ``checkpointState()`` saved (the allocator must cover the same modules).
+    ///
+    /// - Throws: ``AdapterError/invalidConfig(method:rule:)`` naming a module the state does not fit.
+    public func restoreCheckpointState(_ data: Data) throws {
+        let s = try JSONDecoder().decode(SavedState.self, from: data)
+        let params = Dictionary(uniqueKeysWithValues: namedParameters())
+        for name in s.importance.keys where params[name] == nil {
+            throw AdapterError.invalidConfig(method: "AdaLoRA", rule: "saved allocator state names \(name), which this model's adapter lacks")
+        }
+        emaImportance = [:]; emaUncertainty = [:]
+        for (name, bits) in s.importance {
+            let shape = s.shapes[name] ?? [bits.count]
+            emaImportance[ObjectIdentifier(params[name]!)] = Tensor(bits.map(Float.init(bitPattern:)), shape: shape)
+            if let u = s.uncertainty[name] {
+                emaUncertainty[ObjectIdentifier(params[name]!)] = Tensor(u.map(Float.init(bitPattern:)), shape: shape)
+            }
+        }
+        currentBudget = s.budget
     }
 }

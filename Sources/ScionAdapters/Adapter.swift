@@ -1,8 +1,11 @@
 // The shared vocabulary of parameter-efficient fine-tuning: an adapter method (`AdapterMethod`), its
 // configuration as PEFT writes it (`AdapterConfig`, decoded from adapter_config.json with unknown keys
-// ignored), the adapter layer that sits in `Linear`'s slot (`ConfiguredAdapter`), target selection
-// (`TargetModules`), errors, and the explicit registry `allAdapterMethods`.
-// Reference: huggingface/peft, src/peft/config.py and src/peft/tuners/tuners_utils.py.
+// ignored; the fields every PEFT config shares live once in `PEFTCommonConfig`), the adapter layers
+// that sit in `Linear`'s and `Embedding`'s slots (`ConfiguredAdapter`, `ConfiguredEmbeddingAdapter`),
+// target selection (`TargetModules`, `OneOrMany` for `layers_to_transform` / `layers_pattern`),
+// errors, and the explicit registry `allAdapterMethods`.
+// Reference: huggingface/peft, src/peft/config.py (PeftConfig, PeftConfigMixin) and
+// src/peft/tuners/tuners_utils.py (check_target_module_exists).
 
 import Foundation
 import ScionNN
@@ -69,6 +72,13 @@ public protocol AdapterConfig: Codable, Sendable {
     var targetModules: TargetModules? { get set }
     /// Modules never adapted.
     var excludeModules: TargetModules? { get }
+    /// PEFT's `layers_to_transform`: only modules in these layer indices are adapted (list targets only).
+    var layersToTransform: OneOrMany<Int>? { get }
+    /// PEFT's `layers_pattern`: the name of the module list whose index `layersToTransform` selects
+    /// ("layers", "h"); nil means the first numbered segment of the key.
+    var layersPattern: OneOrMany<String>? { get }
+    /// PEFT's `modules_to_save`: modules trained in full beside the adapter; adapters never target them.
+    var modulesToSave: [String]? { get }
     /// `base_model_name_or_path`, recorded at save time.
     var baseModelNameOrPath: String? { get set }
     /// PEFT's `fan_in_fan_out`: the targets store [in, out] (GPT-2's Conv1D). Set at injection from
@@ -94,10 +104,39 @@ public protocol AdapterConfig: Codable, Sendable {
     /// Checks that the method can adapt `base` (for example r ≤ min(in, out) for SVD forms), before
     /// anything is built, so a failing attach changes nothing.
     func check(base: Linear, key: String, rank: Int?) throws
+
+    // Embedding modules (PEFT's LoRA `Embedding` layer). Only LoRA adapts them; the defaults refuse.
+
+    /// Adapter parameter names on an adapted ``Embedding`` (LoRA: `lora_embedding_A`, `lora_embedding_B`).
+    var embeddingParameterNames: [String] { get }
+    /// The saved embedding parameter whose first dimension is the module's rank.
+    var embeddingRankTensorName: String? { get }
+    /// Checks that the method can adapt the embedding `base` at `key`, naming the rule that fails.
+    func check(base: Embedding, key: String, rank: Int?) throws
+    /// Builds the adapter for the embedding `base` (at `key`); as ``makeAdapter(for:key:rank:initialize:generator:)``.
+    func makeEmbeddingAdapter(for base: Embedding, key: String, rank: Int?, initialize: Bool,
+                              generator: inout RandomGenerator) throws -> any ConfiguredEmbeddingAdapter
+    /// Closed-form count of trainable parameters this config adds to the embedding `base`.
+    func trainableParameterCount(for base: Embedding, key: String) -> Int
 }
 
 extension AdapterConfig {
     public var excludeModules: TargetModules? { nil }
+    public var layersToTransform: OneOrMany<Int>? { nil }
+    public var layersPattern: OneOrMany<String>? { nil }
+    public var modulesToSave: [String]? { nil }
+    public var embeddingParameterNames: [String] { [] }
+    public var embeddingRankTensorName: String? { nil }
+    public func check(base: Embedding, key: String, rank: Int?) throws {
+        throw AdapterError.invalidConfig(method: peftType, rule:
+            "\(key) is an Embedding module; \(peftType) adapts only Linear modules (LoRA adapts embeddings)")
+    }
+    public func makeEmbeddingAdapter(for base: Embedding, key: String, rank: Int?, initialize: Bool,
+                                     generator: inout RandomGenerator) throws -> any ConfiguredEmbeddingAdapter {
+        try check(base: base, key: key, rank: rank)
+        throw AdapterError.invalidConfig(method: peftType, rule: "\(key): no embedding adapter for \(peftType)")
+    }
+    public func trainableParameterCount(for base: Embedding, key: String) -> Int { 0 }
     public func defaultTargets(modelType: String) -> TargetModules? { Injection.defaultTargets[modelType].map { .names($0) } }
     public func check(base: Linear, key: String, rank: Int?) throws {}
     public var rankTensorName: String? { nil }
@@ -115,6 +154,20 @@ public protocol ConfiguredAdapter: LinearAdapter {
 }
 
 extension ConfiguredAdapter {
+    public var trainableParameters: [Parameter] {
+        entries.compactMap { if case .parameter(_, let p) = $0 { return p } else { return nil } }
+    }
+}
+
+/// An embedding adapter built from a config (LoRA's `lora_embedding_A` / `lora_embedding_B`).
+public protocol ConfiguredEmbeddingAdapter: EmbeddingAdapter {
+    /// The configuration this adapter was built from.
+    var config: any AdapterConfig { get }
+    /// The parameters that train (default: every entry).
+    var trainableParameters: [Parameter] { get }
+}
+
+extension ConfiguredEmbeddingAdapter {
     public var trainableParameters: [Parameter] {
         entries.compactMap { if case .parameter(_, let p) = $0 { return p } else { return nil } }
     }
@@ -152,7 +205,7 @@ public enum AdapterError: Error, Equatable, CustomStringConvertible {
     /// No module of the model matches the targets.
     case noTargetModules(targets: String, available: [String])
     /// An adapter file does not fit this model: modules it names that the model lacks (or that are
-    /// not Linear layers), and tensors whose shapes differ.
+    /// not Linear / Embedding layers as the file needs), and tensors whose shapes differ.
     case baseModelMismatch(missingModules: [String], shapeMismatches: [String])
     /// The method has no closed-form weight update.
     case notMergeable(module: String)
@@ -169,10 +222,10 @@ public enum AdapterError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .invalidConfig(let m, let rule): return "invalid \(m) config: \(rule)"
         case .noTargetModules(let t, let avail):
-            return "no module matches target_modules (\(t)); Linear modules: \(avail.prefix(12).joined(separator: ", "))\(avail.count > 12 ? ", …" : "")"
+            return "no module matches target_modules (\(t)); Linear and Embedding modules: \(avail.prefix(12).joined(separator: ", "))\(avail.count > 12 ? ", …" : "")"
         case .baseModelMismatch(let missing, let shapes):
             var parts: [String] = []
-            if !missing.isEmpty { parts.append("modules missing from the base model (or not Linear): \(missing.joined(separator: ", "))") }
+            if !missing.isEmpty { parts.append("modules missing from the base model (or not Linear/Embedding as needed): \(missing.joined(separator: ", "))") }
             if !shapes.isEmpty { parts.append("shape mismatches: \(shapes.joined(separator: "; "))") }
             return "adapter does not match the base model: " + parts.joined(separator: "; ")
         case .notMergeable(let m): return "\(m): this adapter cannot be merged into the weight"
@@ -203,10 +256,39 @@ func identityMatrix(_ n: Int) -> Tensor {
     return Tensor(v, shape: [n, n])
 }
 
-/// The fields every config shares, for methods PEFT does not have (they use PEFT's layout and key
-/// names with their own `peft_type`). Decoded from, and encoded into, the same JSON object as the
-/// method's own fields.
-public struct CommonAdapterFields: Codable, Sendable, Equatable {
+/// One value or a list of them, as PEFT's `Union[int, list[int]]` / `Union[str, list[str]]` fields
+/// (`layers_to_transform`, `layers_pattern`); encoded back in the form it was given.
+public enum OneOrMany<Element: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    case one(Element)
+    case many([Element])
+
+    /// The values as a list.
+    public var values: [Element] {
+        switch self {
+        case .one(let v): return [v]
+        case .many(let v): return v
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let list = try? c.decode([Element].self) { self = .many(list); return }
+        self = .one(try c.decode(Element.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .one(let v): try c.encode(v)
+        case .many(let v): try c.encode(v)
+        }
+    }
+}
+
+/// The fields every PEFT config shares (PEFT's `PeftConfig` plus the targeting fields of its tuner
+/// configs), written once and used by every method's config. Decoded from, and encoded into, the
+/// same JSON object as the method's own fields, under PEFT's key names; nil fields are not written.
+public struct PEFTCommonConfig: Codable, Sendable, Equatable {
     public var peftType: String
     public var taskType: String?
     public var baseModelNameOrPath: String?
@@ -214,42 +296,65 @@ public struct CommonAdapterFields: Codable, Sendable, Equatable {
     public var inferenceMode = false
     public var targetModules: TargetModules?
     public var excludeModules: TargetModules?
+    /// Layer indices to adapt (`layers_to_transform`); only with list targets.
+    public var layersToTransform: OneOrMany<Int>?
+    /// The layer-list name(s) whose index `layersToTransform` selects (`layers_pattern`).
+    public var layersPattern: OneOrMany<String>?
     public var fanInFanOut = false
     public var modulesToSave: [String]?
 
     enum CodingKeys: String, CodingKey {
         case peftType = "peft_type", taskType = "task_type", baseModelNameOrPath = "base_model_name_or_path"
         case revision, inferenceMode = "inference_mode", targetModules = "target_modules"
-        case excludeModules = "exclude_modules", fanInFanOut = "fan_in_fan_out", modulesToSave = "modules_to_save"
+        case excludeModules = "exclude_modules", layersToTransform = "layers_to_transform", layersPattern = "layers_pattern"
+        case fanInFanOut = "fan_in_fan_out", modulesToSave = "modules_to_save"
     }
 
     public init(peftType: String, targetModules: TargetModules? = nil) {
         self.peftType = peftType; self.targetModules = targetModules
     }
 
-    public init(from decoder: any Decoder) throws {
+    /// Decodes the common fields; `peft_type` is required unless `defaultPeftType` is given.
+    public init(from decoder: any Decoder, defaultPeftType: String?) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        peftType = try c.decode(String.self, forKey: .peftType)
+        if let defaultPeftType {
+            peftType = try c.decodeIfPresent(String.self, forKey: .peftType) ?? defaultPeftType
+        } else {
+            peftType = try c.decode(String.self, forKey: .peftType)
+        }
         taskType = try c.decodeIfPresent(String.self, forKey: .taskType)
         baseModelNameOrPath = try c.decodeIfPresent(String.self, forKey: .baseModelNameOrPath)
         revision = try c.decodeIfPresent(String.self, forKey: .revision)
         inferenceMode = try c.decodeIfPresent(Bool.self, forKey: .inferenceMode) ?? false
         targetModules = try c.decodeIfPresent(TargetModules.self, forKey: .targetModules)
         excludeModules = try c.decodeIfPresent(TargetModules.self, forKey: .excludeModules)
+        layersToTransform = try c.decodeIfPresent(OneOrMany<Int>.self, forKey: .layersToTransform)
+        layersPattern = try c.decodeIfPresent(OneOrMany<String>.self, forKey: .layersPattern)
         fanInFanOut = try c.decodeIfPresent(Bool.self, forKey: .fanInFanOut) ?? false
         modulesToSave = try c.decodeIfPresent([String].self, forKey: .modulesToSave)
     }
+
+    public init(from decoder: any Decoder) throws { try self.init(from: decoder, defaultPeftType: nil) }
 }
 
-/// A config built from ``CommonAdapterFields`` plus its own fields.
+/// The former name of ``PEFTCommonConfig``.
+public typealias CommonAdapterFields = PEFTCommonConfig
+
+/// A config built from ``PEFTCommonConfig`` plus its own fields (every method's config).
 public protocol CommonFieldsConfig: AdapterConfig {
-    var common: CommonAdapterFields { get set }
+    var common: PEFTCommonConfig { get set }
 }
 
 extension CommonFieldsConfig {
-    public var peftType: String { common.peftType }
+    public var peftType: String { get { common.peftType } set { common.peftType = newValue } }
+    public var taskType: String? { get { common.taskType } set { common.taskType = newValue } }
+    public var revision: String? { get { common.revision } set { common.revision = newValue } }
+    public var inferenceMode: Bool { get { common.inferenceMode } set { common.inferenceMode = newValue } }
     public var targetModules: TargetModules? { get { common.targetModules } set { common.targetModules = newValue } }
-    public var excludeModules: TargetModules? { common.excludeModules }
+    public var excludeModules: TargetModules? { get { common.excludeModules } set { common.excludeModules = newValue } }
+    public var layersToTransform: OneOrMany<Int>? { get { common.layersToTransform } set { common.layersToTransform = newValue } }
+    public var layersPattern: OneOrMany<String>? { get { common.layersPattern } set { common.layersPattern = newValue } }
+    public var modulesToSave: [String]? { get { common.modulesToSave } set { common.modulesToSave = newValue } }
     public var baseModelNameOrPath: String? { get { common.baseModelNameOrPath } set { common.baseModelNameOrPath = newValue } }
     public var fanInFanOut: Bool { get { common.fanInFanOut } set { common.fanInFanOut = newValue } }
 }

@@ -16,17 +16,17 @@ import ScionTensor
 
 /// Configuration shared by Bone and Bat: the block size r.
 public struct BlockAdapterConfig: CommonFieldsConfig, Equatable {
-    public var common: CommonAdapterFields
+    public var common: PEFTCommonConfig
     public var r: Int
 
     enum CodingKeys: String, CodingKey { case r }
 
     public init(peftType: String, r: Int, targetModules: TargetModules? = nil) {
-        common = CommonAdapterFields(peftType: peftType, targetModules: targetModules); self.r = r
+        common = PEFTCommonConfig(peftType: peftType, targetModules: targetModules); self.r = r
     }
 
     public init(from decoder: any Decoder) throws {
-        common = try CommonAdapterFields(from: decoder)
+        common = try PEFTCommonConfig(from: decoder)
         r = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(Int.self, forKey: .r) ?? 64
     }
 

@@ -29,7 +29,7 @@ public enum Compacter: AdapterMethod {
     }
 
     public struct Config: CommonFieldsConfig {
-        public var common: CommonAdapterFields
+        public var common: PEFTCommonConfig
         /// Bottleneck width d.
         public var bottleneck: Int
         /// Number of Kronecker summands n (must divide out and d).
@@ -39,12 +39,12 @@ public enum Compacter: AdapterMethod {
         enum CodingKeys: String, CodingKey { case bottleneck = "reduction_dim", phmDimension = "phm_dim" }
 
         public init(bottleneck: Int, phmDimension: Int, targetModules: TargetModules? = nil) {
-            common = CommonAdapterFields(peftType: Compacter.peftType, targetModules: targetModules)
+            common = PEFTCommonConfig(peftType: Compacter.peftType, targetModules: targetModules)
             self.bottleneck = bottleneck; self.phmDimension = phmDimension
         }
 
         public init(from decoder: any Decoder) throws {
-            common = try CommonAdapterFields(from: decoder)
+            common = try PEFTCommonConfig(from: decoder)
             let c = try decoder.container(keyedBy: CodingKeys.self)
             bottleneck = try c.decodeIfPresent(Int.self, forKey: .bottleneck) ?? 8
             phmDimension = try c.decodeIfPresent(Int.self, forKey: .phmDimension) ?? 4

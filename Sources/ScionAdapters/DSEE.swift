@@ -20,7 +20,7 @@ public enum DSEE: AdapterMethod {
     }
 
     public struct Config: CommonFieldsConfig, Equatable {
-        public var common: CommonAdapterFields
+        public var common: PEFTCommonConfig
         public var r: Int
         public var loraAlpha: Double
         /// Entries of S per matrix.
@@ -29,12 +29,12 @@ public enum DSEE: AdapterMethod {
         enum CodingKeys: String, CodingKey { case r, loraAlpha = "lora_alpha", sparseCount = "sparse_count" }
 
         public init(r: Int, loraAlpha: Double, sparseCount: Int, targetModules: TargetModules? = nil) {
-            common = CommonAdapterFields(peftType: DSEE.peftType, targetModules: targetModules)
+            common = PEFTCommonConfig(peftType: DSEE.peftType, targetModules: targetModules)
             self.r = r; self.loraAlpha = loraAlpha; self.sparseCount = sparseCount
         }
 
         public init(from decoder: any Decoder) throws {
-            common = try CommonAdapterFields(from: decoder)
+            common = try PEFTCommonConfig(from: decoder)
             let c = try decoder.container(keyedBy: CodingKeys.self)
             r = try c.decodeIfPresent(Int.self, forKey: .r) ?? 8
             loraAlpha = try c.decodeIfPresent(Double.self, forKey: .loraAlpha) ?? 8

@@ -5,6 +5,7 @@
 // With y₀ = W·x (bias excluded) and f = m / ‖·‖, the forward pass is
 //     y = y₀ + b + (f − 1) ⊙ y₀ + f ⊙ s·B·A·x
 // DoRA reuses LoRA's A and B by composition and adds `lora_magnitude_vector` (PEFT's saved key).
+// With `lora_dropout` in training, x is dropped in both adapter terms (y₀ = W·drop(x) there), as PEFT.
 // Paper: Liu et al. 2024, "DoRA: Weight-Decomposed Low-Rank Adaptation" (arXiv:2402.09353).
 // PEFT reference: src/peft/tuners/lora/dora.py (DoraLinearLayer); config is LoraConfig(use_dora=True).
 
@@ -21,10 +22,15 @@ public enum DoRA: AdapterMethod {
     }
 
     /// The DoRA layer: a LoRA layer plus the magnitude vector [out].
-    public final class Layer: ConfiguredAdapter {
+    public final class Layer: ConfiguredAdapter, TrainingModeAdapter {
         public let lora: LoRA.Layer
         public let magnitude: Parameter
         public var config: any AdapterConfig { lora.config }
+        /// Non-nil during a training step: `lora_dropout` applies (held by the inner LoRA layer).
+        public var trainingState: AdapterTrainingState? {
+            get { lora.trainingState }
+            set { lora.trainingState = newValue }
+        }
 
         init(lora: LoRA.Layer, base: Linear, initialize: Bool) {
             self.lora = lora
@@ -42,8 +48,12 @@ public enum DoRA: AdapterMethod {
 
         public func apply(_ x: Tensor, baseOutput y: Tensor, base: Linear) -> Tensor {
             let factor = magnitude.value / Self.rowNorm(base: base, lora: lora)   // [out]
-            let y0 = base.bias.map { y - $0.value } ?? y
-            return y + (factor - 1) * y0 + factor * lora.update(x)
+            let dropping = lora.trainingState != nil && lora.loraConfig.loraDropout > 0
+            let xd = lora.dropped(x)
+            // PEFT: without dropout the base result is reused; with it, W·drop(x) is recomputed.
+            let yb = dropping ? base.baseForward(xd) : y
+            let y0 = base.bias.map { yb - $0.value } ?? yb
+            return y + (factor - 1) * y0 + factor * lora.update(xd)
         }
 
         public func deltaWeight(base: Linear) -> Tensor? {

@@ -2,6 +2,12 @@
 // works: at rank b ≤ r_max only the first b rows of A and the first b columns of B are used,
 //     ΔW_b = (α / b) · B[:, :b] · A[:b, :]
 // Training samples b ∈ [r_min, r_max] each step (`sampleRank`); evaluation picks any b (`setRank`).
+// Variant: the paper's "frozen" update (its Algorithm 1): during a training step only the b-th slice
+// trains — row b of A and column b of B; rows/columns 1…b−1 take part in the forward pass but are
+// detached, and those beyond b are not used, so their gradients are zero. (TECHNIQUES row 84 also
+// allows updating all truncated slices; Scion follows the paper's default.) Outside a training step
+// the first b slices are used with no detaching. The rank sampled for a step derives from (seed, step),
+// not from a running generator, so a resumed run samples the same ranks.
 // Paper: Valipour et al. 2023, "DyLoRA: Parameter-Efficient Tuning of Pre-trained Models using Dynamic
 // Search-Free Low-Rank Adaptation" (EACL 2023, arXiv:2210.07558). PEFT lacks DyLoRA (issue #289):
 // Scion saves it in PEFT's LoRA layout (`lora_A.weight`, `lora_B.weight`) with `peft_type` "DYLORA"
@@ -12,6 +18,11 @@ import ScionNN
 import ScionTensor
 
 /// DyLoRA: a nested LoRA usable at every rank up to `r`.
+///
+/// Training follows the paper's "frozen" variant (Valipour et al. 2023, Algorithm 1): each step samples
+/// b ∈ [r_min, r_max] (``sampleRank(in:seed:step:)``) and only the b-th slice — row b of `lora_A`, column
+/// b of `lora_B` — receives gradients; slices 1…b−1 are used but detached, later ones unused. At
+/// inference any b can be chosen (``setRank(_:in:)``); after each training step the layers return to r_max.
 public enum DyLoRA: AdapterMethod {
     public static let name = "dylora"
     public static let peftType = "DYLORA"
@@ -20,7 +31,7 @@ public enum DyLoRA: AdapterMethod {
     }
 
     public struct Config: CommonFieldsConfig, Equatable {
-        public var common: CommonAdapterFields
+        public var common: PEFTCommonConfig
         /// The maximum rank r_max.
         public var r: Int
         /// The smallest rank sampled in training.
@@ -30,12 +41,12 @@ public enum DyLoRA: AdapterMethod {
         enum CodingKeys: String, CodingKey { case r, rMin = "r_min", loraAlpha = "lora_alpha" }
 
         public init(r: Int, rMin: Int = 1, loraAlpha: Double, targetModules: TargetModules? = nil) {
-            common = CommonAdapterFields(peftType: DyLoRA.peftType, targetModules: targetModules)
+            common = PEFTCommonConfig(peftType: DyLoRA.peftType, targetModules: targetModules)
             self.r = r; self.rMin = rMin; self.loraAlpha = loraAlpha
         }
 
         public init(from decoder: any Decoder) throws {
-            common = try CommonAdapterFields(from: decoder)
+            common = try PEFTCommonConfig(from: decoder)
             let c = try decoder.container(keyedBy: CodingKeys.self)
             r = try c.decodeIfPresent(Int.self, forKey: .r) ?? 8
             rMin = try c.decodeIfPresent(Int.self, forKey: .rMin) ?? 1
@@ -65,13 +76,16 @@ public enum DyLoRA: AdapterMethod {
         public func trainableParameterCount(for base: Linear, key: String) -> Int { r * (base.inFeatures + base.outFeatures) }
     }
 
-    public final class Layer: ConfiguredAdapter {
+    /// The DyLoRA layer: `lora_A.weight` [r_max, in] and `lora_B.weight` [out, r_max], used up to ``rank``.
+    public final class Layer: ConfiguredAdapter, TrainingModeAdapter {
         public let loraA: Parameter, loraB: Parameter
         public let maxRank: Int
         /// The rank b in use (1...maxRank).
         public var rank: Int
         public let dyConfig: Config
         public var config: any AdapterConfig { dyConfig }
+        /// Non-nil during a training step: only the b-th slice receives gradients.
+        public var trainingState: AdapterTrainingState?
 
         init(config: Config, rank r: Int, base: Linear, initialize: Bool, generator: inout RandomGenerator) {
             dyConfig = config; maxRank = r; rank = r
@@ -86,8 +100,18 @@ public enum DyLoRA: AdapterMethod {
         var b: Tensor { loraB.value.sliced(axis: 1, 0..<rank) }
         var scale: Double { dyConfig.loraAlpha / Double(rank) }
 
+        /// A[:b] [b, in] and B[:, :b] [out, b]; in training the first b − 1 slices are detached.
+        func factors() -> (a: Tensor, b: Tensor) {
+            guard trainingState != nil, rank > 1 else { return (a, b) }
+            let k = rank - 1
+            let a = Tensor.concat([loraA.value.sliced(axis: 0, 0..<k).detached(), loraA.value.sliced(axis: 0, k..<rank)], axis: 0)
+            let b = Tensor.concat([loraB.value.sliced(axis: 1, 0..<k).detached(), loraB.value.sliced(axis: 1, k..<rank)], axis: 1)
+            return (a, b)
+        }
+
         public func apply(_ x: Tensor, baseOutput y: Tensor, base: Linear) -> Tensor {
-            y + x.matmul(a.matrixTransposed).matmul(b.matrixTransposed) * scale
+            let (a, b) = factors()
+            return y + x.matmul(a.matrixTransposed).matmul(b.matrixTransposed) * scale
         }
 
         public func deltaWeight(base: Linear) -> Tensor? { base.inLayout((b.matmul(a) * scale).detached()) }
@@ -103,6 +127,12 @@ public enum DyLoRA: AdapterMethod {
             }
             layer.rank = r
         }
+    }
+
+    /// The rank a training step samples: uniform in [r_min, r_max], derived from (`seed`, `step`) only.
+    public static func sampleRank(in model: any Module, seed: UInt64, step: Int) throws -> Int {
+        var g = RandomGenerator(seed: AdapterDropout.mix(AdapterDropout.mix(seed ^ 0xD1_10EA) ^ UInt64(truncatingIfNeeded: step)))
+        return try sampleRank(in: model, generator: &g)
     }
 
     /// Samples b uniformly in [r_min, r_max] and sets it on every layer (call once per training step).

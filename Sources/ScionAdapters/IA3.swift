@@ -31,44 +31,32 @@ public enum IA3: AdapterMethod {
         "bert": (["key", "value", "output.dense"], ["output.dense"]),
     ]
 
-    /// PEFT's `IA3Config`.
-    public struct Config: AdapterConfig, Equatable {
-        public var peftType = "IA3"
-        public var taskType: String?
-        public var baseModelNameOrPath: String?
-        public var revision: String?
-        public var inferenceMode = false
-        public var targetModules: TargetModules?
-        public var excludeModules: TargetModules?
+    /// PEFT's `IA3Config`: the common fields (``PEFTCommonConfig``) plus IA³'s own.
+    public struct Config: CommonFieldsConfig, Equatable {
+        public var common = PEFTCommonConfig(peftType: IA3.peftType)
         /// Modules whose input (not output) is scaled.
         public var feedforwardModules: TargetModules?
-        public var fanInFanOut = false
         public var initIa3Weights = true
-        public var modulesToSave: [String]?
 
         // NOTE: explicit snake_case keys so the file round-trips PEFT's names exactly.
         enum CodingKeys: String, CodingKey {
-            case peftType = "peft_type", taskType = "task_type", baseModelNameOrPath = "base_model_name_or_path"
-            case revision, inferenceMode = "inference_mode", targetModules = "target_modules"
-            case excludeModules = "exclude_modules", feedforwardModules = "feedforward_modules"
-            case fanInFanOut = "fan_in_fan_out", initIa3Weights = "init_ia3_weights", modulesToSave = "modules_to_save"
+            case feedforwardModules = "feedforward_modules", initIa3Weights = "init_ia3_weights"
         }
 
         public init() {}
 
         public init(from decoder: any Decoder) throws {
+            common = try PEFTCommonConfig(from: decoder, defaultPeftType: IA3.peftType)
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            peftType = try c.decodeIfPresent(String.self, forKey: .peftType) ?? "IA3"
-            taskType = try c.decodeIfPresent(String.self, forKey: .taskType)
-            baseModelNameOrPath = try c.decodeIfPresent(String.self, forKey: .baseModelNameOrPath)
-            revision = try c.decodeIfPresent(String.self, forKey: .revision)
-            inferenceMode = try c.decodeIfPresent(Bool.self, forKey: .inferenceMode) ?? false
-            targetModules = try c.decodeIfPresent(TargetModules.self, forKey: .targetModules)
-            excludeModules = try c.decodeIfPresent(TargetModules.self, forKey: .excludeModules)
             feedforwardModules = try c.decodeIfPresent(TargetModules.self, forKey: .feedforwardModules)
-            fanInFanOut = try c.decodeIfPresent(Bool.self, forKey: .fanInFanOut) ?? false
             initIa3Weights = try c.decodeIfPresent(Bool.self, forKey: .initIa3Weights) ?? true
-            modulesToSave = try c.decodeIfPresent([String].self, forKey: .modulesToSave)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            try common.encode(to: encoder)
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(feedforwardModules, forKey: .feedforwardModules)
+            try c.encode(initIa3Weights, forKey: .initIa3Weights)
         }
 
         public func validate() throws {}

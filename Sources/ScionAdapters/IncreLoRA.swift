@@ -7,7 +7,9 @@
 // Growing replaces the values of the same `Parameter` objects with larger tensors: optimizers must
 // resize their state for those parameters (Scion's trainer does; a hand loop must rebuild its optimizer).
 // Paper: Zhang et al. 2023, "IncreLoRA: Incremental Parameter Allocation Method for Parameter-Efficient
-// Fine-tuning" (arXiv:2308.12043). Not in PEFT: `peft_type` "INCRELORA", AdaLoRA's layout and keys
+// Fine-tuning" (arXiv:2308.12043). The allocator's state (EMAs, its generator, the ranks grown so far)
+// travels in training checkpoints (`checkpointState`); restoring it resizes the layers to the saved
+// ranks before the weights are loaded. Not in PEFT: `peft_type` "INCRELORA", AdaLoRA's layout and keys
 // (`lora_A`, `lora_B`, `lora_E`), ranks read back from the tensor shapes.
 
 import Foundation
@@ -23,7 +25,7 @@ public enum IncreLoRA: AdapterMethod {
     }
 
     public struct Config: CommonFieldsConfig, Equatable {
-        public var common: CommonAdapterFields
+        public var common: PEFTCommonConfig
         public var initR: Int
         /// Average rank per module when the budget is used up (budget = target_r · modules).
         public var targetR: Int
@@ -40,12 +42,12 @@ public enum IncreLoRA: AdapterMethod {
         }
 
         public init(initR: Int, targetR: Int, targetModules: TargetModules? = nil) {
-            common = CommonAdapterFields(peftType: IncreLoRA.peftType, targetModules: targetModules)
+            common = PEFTCommonConfig(peftType: IncreLoRA.peftType, targetModules: targetModules)
             self.initR = initR; self.targetR = targetR
         }
 
         public init(from decoder: any Decoder) throws {
-            common = try CommonAdapterFields(from: decoder)
+            common = try PEFTCommonConfig(from: decoder)
             let c = try decoder.container(keyedBy: CodingKeys.self)
             initR = try c.decodeIfPresent(Int.self, forKey: .initR) ?? 2
             targetR = try c.decodeIfPresent(Int.self, forKey: .targetR) ?? 8
@@ -179,5 +181,43 @@ public enum IncreLoRA: AdapterMethod {
             }
             return grown
         }
+    }
+}
+
+extension IncreLoRA.RankAllocator {
+    /// The saved form of the allocator: doubles as bit patterns (exact), ranks per module, the generator.
+    struct SavedState: Codable {
+        var importance: [String: UInt64]
+        var uncertainty: [String: UInt64]
+        var ranks: [String: Int]
+        var generator: RandomGenerator
+    }
+
+    /// The importance and uncertainty EMAs, the ranks and the growth generator, for a training checkpoint.
+    public func checkpointState() throws -> Data {
+        let encoder = JSONEncoder(); encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(SavedState(importance: importance.mapValues(\.bitPattern), uncertainty: uncertainty.mapValues(\.bitPattern),
+                                            ranks: ranks, generator: generator))
+    }
+
+    /// Restores what ``checkpointState()`` saved and resizes every layer to its saved rank (values
+    /// zero until the checkpoint's weights are loaded).
+    ///
+    /// - Throws: ``AdapterError/invalidConfig(method:rule:)`` naming a module the state does not fit.
+    public func restoreCheckpointState(_ data: Data) throws {
+        let s = try JSONDecoder().decode(SavedState.self, from: data)
+        let byKey = Dictionary(uniqueKeysWithValues: layers)
+        for (k, r) in s.ranks {
+            guard let l = byKey[k], r >= 1 else {
+                throw AdapterError.invalidConfig(method: "IncreLoRA", rule: "saved allocator state names \(k) (rank \(r)), which this model's adapter lacks")
+            }
+            if l.rank != r {
+                let (inF, outF) = (l.loraA.shape[1], l.loraB.shape[0])
+                l.loraA.value = Tensor.zeros([r, inF]); l.loraB.value = Tensor.zeros([outF, r]); l.loraE.value = Tensor.zeros([r, 1])
+            }
+        }
+        importance = s.importance.mapValues(Double.init(bitPattern:))
+        uncertainty = s.uncertainty.mapValues(Double.init(bitPattern:))
+        generator = s.generator
     }
 }

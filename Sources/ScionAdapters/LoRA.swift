@@ -9,7 +9,8 @@
 // Meng et al. 2024, "PiSSA: Principal Singular Values and Singular Vectors Adaptation" (arXiv:2404.02948);
 // Büyükakyüz 2024, "OLoRA: Orthonormal Low-Rank Adaptation" (arXiv:2406.01775).
 // PEFT reference: src/peft/tuners/lora/config.py, layer.py (LoraLayer.update_layer, pissa_init, olora_init).
-// Note: `lora_dropout` is read and written but not applied (Scion has no training-mode flag yet).
+// `lora_dropout` drops the input of the low-rank path during training steps only (AdapterDropout).
+// LoRA on Embedding modules: LoRAEmbedding.swift.
 // A PiSSA/OLoRA adapter saved as is needs the residual base; convert to plain LoRA before sharing.
 
 import Foundation
@@ -58,19 +59,13 @@ public enum LoRA: AdapterMethod {
         }
     }
 
-    /// PEFT's `LoraConfig`.
-    public struct Config: AdapterConfig, Equatable {
-        public var peftType = "LORA"
-        public var taskType: String?
-        public var baseModelNameOrPath: String?
-        public var revision: String?
-        public var inferenceMode = false
+    /// PEFT's `LoraConfig`: the common fields (``PEFTCommonConfig``) plus LoRA's own.
+    public struct Config: CommonFieldsConfig, Equatable {
+        public var common: PEFTCommonConfig
         public var r: Int
         public var loraAlpha: Double
+        /// Dropout probability on the adapter's input during training (never at inference).
         public var loraDropout: Double = 0
-        public var targetModules: TargetModules?
-        public var excludeModules: TargetModules?
-        public var fanInFanOut = false
         public var bias = "none"
         public var useRslora = false
         public var useDora = false
@@ -79,43 +74,42 @@ public enum LoRA: AdapterMethod {
         public var rankPattern: [String: Int] = [:]
         /// Per-module α overrides (PEFT's `alpha_pattern`).
         public var alphaPattern: [String: Double] = [:]
-        public var modulesToSave: [String]?
 
         // NOTE: explicit snake_case keys (not a key strategy) so the file round-trips PEFT's names exactly.
         enum CodingKeys: String, CodingKey {
-            case peftType = "peft_type", taskType = "task_type", baseModelNameOrPath = "base_model_name_or_path"
-            case revision, inferenceMode = "inference_mode", r, loraAlpha = "lora_alpha", loraDropout = "lora_dropout"
-            case targetModules = "target_modules", excludeModules = "exclude_modules", fanInFanOut = "fan_in_fan_out"
+            case r, loraAlpha = "lora_alpha", loraDropout = "lora_dropout"
             case bias, useRslora = "use_rslora", useDora = "use_dora", initLoraWeights = "init_lora_weights"
-            case rankPattern = "rank_pattern", alphaPattern = "alpha_pattern", modulesToSave = "modules_to_save"
+            case rankPattern = "rank_pattern", alphaPattern = "alpha_pattern"
         }
 
         public init(r: Int = 8, loraAlpha: Double = 8, targetModules: TargetModules? = nil, useRslora: Bool = false,
                     useDora: Bool = false, initLoraWeights: Initialization = .standard) {
-            self.r = r; self.loraAlpha = loraAlpha; self.targetModules = targetModules
+            common = PEFTCommonConfig(peftType: LoRA.peftType, targetModules: targetModules)
+            self.r = r; self.loraAlpha = loraAlpha
             self.useRslora = useRslora; self.useDora = useDora; self.initLoraWeights = initLoraWeights
         }
 
         public init(from decoder: any Decoder) throws {
+            common = try PEFTCommonConfig(from: decoder, defaultPeftType: LoRA.peftType)
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            peftType = try c.decodeIfPresent(String.self, forKey: .peftType) ?? "LORA"
-            taskType = try c.decodeIfPresent(String.self, forKey: .taskType)
-            baseModelNameOrPath = try c.decodeIfPresent(String.self, forKey: .baseModelNameOrPath)
-            revision = try c.decodeIfPresent(String.self, forKey: .revision)
-            inferenceMode = try c.decodeIfPresent(Bool.self, forKey: .inferenceMode) ?? false
             r = try c.decodeIfPresent(Int.self, forKey: .r) ?? 8
             loraAlpha = try c.decodeIfPresent(Double.self, forKey: .loraAlpha) ?? 8
             loraDropout = try c.decodeIfPresent(Double.self, forKey: .loraDropout) ?? 0
-            targetModules = try c.decodeIfPresent(TargetModules.self, forKey: .targetModules)
-            excludeModules = try c.decodeIfPresent(TargetModules.self, forKey: .excludeModules)
-            fanInFanOut = try c.decodeIfPresent(Bool.self, forKey: .fanInFanOut) ?? false
             bias = try c.decodeIfPresent(String.self, forKey: .bias) ?? "none"
             useRslora = try c.decodeIfPresent(Bool.self, forKey: .useRslora) ?? false
             useDora = try c.decodeIfPresent(Bool.self, forKey: .useDora) ?? false
             initLoraWeights = try c.decodeIfPresent(Initialization.self, forKey: .initLoraWeights) ?? .standard
             rankPattern = try c.decodeIfPresent([String: Int].self, forKey: .rankPattern) ?? [:]
             alphaPattern = try c.decodeIfPresent([String: Double].self, forKey: .alphaPattern) ?? [:]
-            modulesToSave = try c.decodeIfPresent([String].self, forKey: .modulesToSave)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            try common.encode(to: encoder)
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(r, forKey: .r); try c.encode(loraAlpha, forKey: .loraAlpha); try c.encode(loraDropout, forKey: .loraDropout)
+            try c.encode(bias, forKey: .bias); try c.encode(useRslora, forKey: .useRslora); try c.encode(useDora, forKey: .useDora)
+            try c.encode(initLoraWeights, forKey: .initLoraWeights)
+            try c.encode(rankPattern, forKey: .rankPattern); try c.encode(alphaPattern, forKey: .alphaPattern)
         }
 
         var methodName: String { useDora ? "DoRA" : "LoRA" }
@@ -180,7 +174,7 @@ public enum LoRA: AdapterMethod {
     }
 
     /// The LoRA layer: `lora_A.weight` [r, in] and `lora_B.weight` [out, r].
-    public final class Layer: ConfiguredAdapter {
+    public final class Layer: ConfiguredAdapter, TrainingModeAdapter {
         public let loraA: Parameter
         public let loraB: Parameter
         public let rank: Int
@@ -188,11 +182,15 @@ public enum LoRA: AdapterMethod {
         public let scale: Double
         public let loraConfig: Config
         public var config: any AdapterConfig { loraConfig }
+        /// The adapted module's key (dropout masks derive from it).
+        public let key: String
+        /// Non-nil during a training step: `lora_dropout` applies.
+        public var trainingState: AdapterTrainingState?
 
         init(base: Linear, key: String, config: Config, rank r: Int, initialize: Bool,
              generator: inout RandomGenerator) throws {
             let (inF, outF) = (base.inFeatures, base.outFeatures)
-            loraConfig = config; rank = r
+            loraConfig = config; rank = r; self.key = key
             scale = config.scale(for: key, rank: r)
             var a = Tensor.zeros([r, inF]), b = Tensor.zeros([outF, r])
             if initialize {
@@ -233,12 +231,17 @@ public enum LoRA: AdapterMethod {
 
         public var entries: [ModuleEntry] { [.parameter("lora_A.weight", loraA), .parameter("lora_B.weight", loraB)] }
 
-        /// s · B·(A·x) for x [..., in] → [..., out].
+        /// x after `lora_dropout` (unchanged outside training).
+        func dropped(_ x: Tensor) -> Tensor {
+            AdapterDropout.apply(x, probability: loraConfig.loraDropout, key: key, state: trainingState)
+        }
+
+        /// s · B·(A·x) for x [..., in] → [..., out] (x already dropped when training).
         func update(_ x: Tensor) -> Tensor {
             x.matmul(loraA.value.matrixTransposed).matmul(loraB.value.matrixTransposed) * scale
         }
 
-        public func apply(_ x: Tensor, baseOutput y: Tensor, base: Linear) -> Tensor { y + update(x) }
+        public func apply(_ x: Tensor, baseOutput y: Tensor, base: Linear) -> Tensor { y + update(dropped(x)) }
 
         /// s · B·A in [out, in].
         func deltaOutIn() -> Tensor { loraB.value.matmul(loraA.value) * scale }

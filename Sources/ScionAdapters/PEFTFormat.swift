@@ -3,7 +3,12 @@
 // adapter_model.safetensors, whose keys are "base_model.model." + module key + parameter name
 // ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"). The in-memory tree already uses
 // those names minus the prefix (see `Linear`'s adapter slot), so saving and loading are a prefix rule.
-// Methods PEFT lacks use the same layout with their own `peft_type`.
+// Embedding adapters (LoRA) use PEFT's `lora_embedding_A` / `lora_embedding_B` keys the same way
+// ("base_model.model.model.embed_tokens.lora_embedding_A"). Methods PEFT lacks use the same layout with
+// their own `peft_type`. The config is written atomically; the weights by the atomic safetensors writer.
+// PEFT (save_embedding_layers="auto") also writes the whole table of a targeted embedding as
+// "<module>.base_layer.weight"; Scion reads it into the base weight (shape-checked) as PEFT does, and
+// does not write it (the adapter stays small; PEFT loads such files).
 // Reference: huggingface/peft, src/peft/utils/save_and_load.py (get_peft_model_state_dict,
 // set_peft_model_state_dict) and src/peft/config.py (PeftConfigMixin.from_pretrained).
 
@@ -22,9 +27,9 @@ public enum PEFTFormat {
     /// The tensors of adapter `name`, under PEFT's saved keys.
     public static func stateDictionary(of model: any Module, name: String = "default") throws -> [String: Tensor] {
         var out: [String: Tensor] = [:]
-        for (key, l) in Injection.linearLayers(of: model) {
-            guard let a = l.adapters[name] else { continue }
-            for e in a.entries { if case .parameter(let k, let p) = e { out[keyPrefix + key + "." + k] = p.value.detached() } }
+        for (key, m) in Injection.adaptableLayers(of: model) {
+            let entries = (m as? Linear)?.adapters[name]?.entries ?? (m as? Embedding)?.adapters[name]?.entries ?? []
+            for e in entries { if case .parameter(let k, let p) = e { out[keyPrefix + key + "." + k] = p.value.detached() } }
         }
         guard !out.isEmpty else { throw AdapterError.unknownAdapter(name, available: Injection.adapterNames(in: model)) }
         return out
@@ -34,6 +39,9 @@ public enum PEFTFormat {
     public static func config(of model: any Module, name: String = "default") throws -> any AdapterConfig {
         for (_, l) in Injection.linearLayers(of: model) {
             if let a = l.adapters[name] as? any ConfiguredAdapter { return a.config }
+        }
+        for (_, e) in Injection.embeddingLayers(of: model) {
+            if let a = e.adapters[name] as? any ConfiguredEmbeddingAdapter { return a.config }
         }
         throw AdapterError.unknownAdapter(name, available: Injection.adapterNames(in: model))
     }
@@ -73,8 +81,9 @@ public enum PEFTFormat {
     }
 
     /// Loads the adapter in `directory` into `model` as `name` and makes it active. The modules come
-    /// from the file's keys; every module the file names must be a `Linear` of the model with matching
-    /// shapes, or nothing is attached and the error names the modules.
+    /// from the file's keys; every module the file names must be a `Linear` of the model (an `Embedding`
+    /// for `lora_embedding_*` keys) with matching shapes, or nothing is attached and the error names
+    /// the modules.
     @discardableResult
     public static func load(into model: any Module, from directory: String, name: String = "default") throws -> any AdapterConfig {
         let config = try readConfig(directory: directory)
@@ -85,20 +94,35 @@ public enum PEFTFormat {
         }
         // File key → (module, parameter name).
         var byModule: [String: [String: String]] = [:]
+        var embeddingModules = Set<String>()
+        var baseWeights: [String: String] = [:]   // module → file key of PEFT's saved base table
         var unknown: [String] = []
+        let baseSuffix = ".base_layer.weight"
         for full in file.tensorNames {
             let key = full.hasPrefix(keyPrefix) ? String(full.dropFirst(keyPrefix.count)) : full
-            guard let suffix = config.parameterNames.first(where: { key.hasSuffix("." + $0) }) else { unknown.append(full); continue }
-            byModule[String(key.dropLast(suffix.count + 1)), default: [:]][suffix] = full
+            if key.hasSuffix(baseSuffix) {
+                baseWeights[String(key.dropLast(baseSuffix.count))] = full
+            } else if let suffix = config.parameterNames.first(where: { key.hasSuffix("." + $0) }) {
+                byModule[String(key.dropLast(suffix.count + 1)), default: [:]][suffix] = full
+            } else if let suffix = config.embeddingParameterNames.first(where: { key.hasSuffix("." + $0) }) {
+                let module = String(key.dropLast(suffix.count + 1))
+                byModule[module, default: [:]][suffix] = full
+                embeddingModules.insert(module)
+            } else {
+                unknown.append(full)
+            }
         }
         let linear = Set(Injection.linearLayers(of: model).map(\.0))
-        let missing = byModule.keys.filter { !linear.contains($0) }.sorted()
+        let embeddings = Set(Injection.embeddingLayers(of: model).map(\.0))
+        let missing = byModule.keys.filter { embeddingModules.contains($0) ? !embeddings.contains($0) : !linear.contains($0) }.sorted()
+            + baseWeights.keys.filter { !embeddings.contains($0) && !linear.contains($0) }.sorted()
         guard missing.isEmpty, unknown.isEmpty else {
             throw AdapterError.baseModelMismatch(missingModules: missing + unknown.map { "\($0) (not a \(config.peftType) parameter)" },
                                                  shapeMismatches: [])
         }
         let modules: [(String, Int?)] = try byModule.keys.sorted().map { m in
-            let aKey = config.rankTensorName.flatMap { byModule[m]?[$0] }
+            let rankName = embeddingModules.contains(m) ? config.embeddingRankTensorName : config.rankTensorName
+            let aKey = rankName.flatMap { byModule[m]?[$0] }
             return (m, try aKey.map { try file.info(named: $0).shape.first ?? 0 })
         }
         for (m, r) in modules where (r ?? 1) <= 0 {
@@ -106,22 +130,42 @@ public enum PEFTFormat {
         }
         try Injection.attach(config, to: model, name: name, modules: modules, initialize: false, seed: 0)
         // Fill, checking shapes; on any mismatch detach and report every one.
-        let layers = Dictionary(Injection.linearLayers(of: model), uniquingKeysWith: { a, _ in a })
+        let layers = Dictionary(Injection.adaptableLayers(of: model), uniquingKeysWith: { a, _ in a })
         var mismatches: [String] = [], values: [(Parameter, Tensor)] = []
         for (m, _) in modules {
-            guard let adapter = layers[m]?.adapters[name] else { continue }
-            for e in adapter.entries {
+            guard let entries = (layers[m] as? Linear)?.adapters[name]?.entries ?? (layers[m] as? Embedding)?.adapters[name]?.entries
+            else { continue }
+            for e in entries {
                 guard case .parameter(let k, let p) = e else { continue }
                 guard let fileKey = byModule[m]?[k] else { mismatches.append("\(m).\(k): missing from the file"); continue }
                 let t = try file.floatTensor(named: fileKey)
                 if t.shape != p.shape { mismatches.append("\(m).\(k): model needs \(p.shape), file has \(t.shape)") } else { values.append((p, t)) }
             }
         }
+        var bases: [(any Module, Tensor)] = []
+        for (m, fileKey) in baseWeights.sorted(by: { $0.key < $1.key }) {
+            let t = try file.floatTensor(named: fileKey)
+            let shape: [Int]
+            if let e = layers[m] as? Embedding { shape = [e.count, e.dimension] } else if let l = layers[m] as? Linear {
+                shape = l.layout == .outIn ? [l.outFeatures, l.inFeatures] : [l.inFeatures, l.outFeatures]
+            } else { continue }
+            if t.shape != shape { mismatches.append("\(m).base_layer.weight: model needs \(shape), file has \(t.shape)") } else { bases.append((layers[m]!, t)) }
+        }
         guard mismatches.isEmpty else {
             try? Injection.deleteAdapter(name, from: model)
             throw AdapterError.baseModelMismatch(missingModules: [], shapeMismatches: mismatches)
         }
         for (p, t) in values { p.value = t.cast(p.value.dtype) }
+        for (m, t) in bases {
+            // PEFT's saved base table replaces the base weight (in place, so a tied head follows, as in PEFT).
+            let weight = (m as? Embedding)?.weight ?? (m as! Linear).weight
+            let replacement: Weight
+            switch weight {
+            case .dense(let p): p.value = t.cast(p.value.dtype); continue
+            case .quantized(let q): replacement = .quantized(try QuantizedMerge.quantize(t, format: q.format))
+            }
+            if let e = m as? Embedding { e.weight = replacement } else if let l = m as? Linear { l.weight = replacement }
+        }
         return config
     }
 }

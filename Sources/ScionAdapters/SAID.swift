@@ -2,9 +2,10 @@
 // random d-dimensional subspace: ΔW_i = λ_i · reshape(P_i z)[out, in], with z ∈ R^d trainable and
 // shared by all layers (z = 0 at start, so the output starts at the base), one trainable scalar λ_i per
 // layer, and a fixed Fastfood projection P_i = H G Π H B / L (L = 2^⌈log₂ out·in⌉, H the Walsh–Hadamard
-// matrix applied by the fast transform in O(L log L), B random signs, Π a random permutation, G a
-// Gaussian diagonal). P_i is regenerated from `projection_seed` and the module key, never stored.
-// d90 — the smallest d reaching 90% of full fine-tuning's metric — is computed by `SAID.d90`.
+// matrix applied by the fast transform, five butterfly stages per small matrix product; B random signs,
+// Π a random permutation, G a Gaussian diagonal). P_i is regenerated from `projection_seed` and the module key, never stored.
+// d90 — the smallest d reaching 90% of full fine-tuning's metric — is computed by `SAID.d90`, and
+// measured on a task by `SAID.measureD90` (SAIDD90.swift).
 // Papers: Aghajanyan et al. 2021, "Intrinsic Dimensionality Explains the Effectiveness of Language Model
 // Fine-Tuning" (ACL 2021, arXiv:2012.13255); Le et al. 2013, "Fastfood". Not in PEFT: `peft_type`
 // "SAID", keys `said_z` [d] (the shared z, written under every module) and `said_lambda` [1].
@@ -27,7 +28,7 @@ public enum SAID: AdapterMethod {
     }
 
     public struct Config: CommonFieldsConfig {
-        public var common: CommonAdapterFields
+        public var common: PEFTCommonConfig
         public var intrinsicDimension: Int
         public var projectionSeed: UInt64 = 0
         let shared = SharedVector()
@@ -35,12 +36,12 @@ public enum SAID: AdapterMethod {
         enum CodingKeys: String, CodingKey { case intrinsicDimension = "intrinsic_dim", projectionSeed = "projection_seed" }
 
         public init(intrinsicDimension: Int, targetModules: TargetModules? = nil) {
-            common = CommonAdapterFields(peftType: SAID.peftType, targetModules: targetModules)
+            common = PEFTCommonConfig(peftType: SAID.peftType, targetModules: targetModules)
             self.intrinsicDimension = intrinsicDimension
         }
 
         public init(from decoder: any Decoder) throws {
-            common = try CommonAdapterFields(from: decoder)
+            common = try PEFTCommonConfig(from: decoder)
             let c = try decoder.container(keyedBy: CodingKeys.self)
             intrinsicDimension = try c.decodeIfPresent(Int.self, forKey: .intrinsicDimension) ?? 1000
             projectionSeed = try c.decodeIfPresent(UInt64.self, forKey: .projectionSeed) ?? 0
@@ -82,16 +83,31 @@ public enum SAID: AdapterMethod {
 
     static func paddedLength(_ n: Int) -> Int { var l = 1; while l < n { l *= 2 }; return l }
 
+    /// The k×k Sylvester–Hadamard matrix, entries (−1)^popcount(i & j).
+    static func hadamard(_ k: Int) -> Tensor {
+        Tensor((0..<(k * k)).map { ((($0 / k) & ($0 % k)).nonzeroBitCount % 2 == 0 ? 1 : -1) as Float }, shape: [k, k])
+    }
+
     /// Fast Walsh–Hadamard transform (unnormalised) of x [L], L a power of two; differentiable.
+    ///
+    /// The log₂L butterfly stages are applied five at a time: stages h, 2h, …, 16h together are H₃₂
+    /// acting on one axis of x viewed as [L/(32h), 32, h] (H_L = H₂ ⊗ … ⊗ H₂), so a transform is a
+    /// handful of small matrix products instead of log₂L rounds of elementwise ops. O(L · 32 · log₃₂ L).
     public static func fastWalshHadamard(_ x: Tensor) -> Tensor {
         let l = x.shape[0]
         precondition(l > 0 && l & (l - 1) == 0, "fastWalshHadamard: length \(l) is not a power of two")
         var y = x, h = 1
         while h < l {
-            let v = y.reshaped([l / (2 * h), 2, h])
-            let a = v.selecting(axis: 1, index: 0), b = v.selecting(axis: 1, index: 1)
-            y = Tensor.stack([a + b, a - b], axis: 1).reshaped([l])
-            h *= 2
+            let k = Swift.min(l / h, 32)
+            let n = l / (k * h)
+            let hk = hadamard(k)                                                     // [k, k], symmetric
+            if h == 1 {
+                y = y.reshaped([n, k]).matmul(hk).reshaped([l])                      // [n, k]·H_k
+            } else {
+                // [n, k, h] → [n, h, k], transform the k axis, back to [n, k, h].
+                y = y.reshaped([n, k, h]).transposed(1, 2).matmul(hk).transposed(1, 2).contiguous().reshaped([l])
+            }
+            h *= k
         }
         return y
     }

@@ -18,7 +18,7 @@ public enum SVFit: AdapterMethod {
     public static func makeConfig(r: Int, targetModules: TargetModules?) -> Config { Config(r: r, targetModules: targetModules) }
 
     public struct Config: CommonFieldsConfig, Equatable {
-        public var common: CommonAdapterFields
+        public var common: PEFTCommonConfig
         /// Singular triplets kept (ignored when `energyThreshold` is set).
         public var r: Int
         /// Keep the fewest triplets whose σ² sum reaches this fraction of ‖W‖²_F (e.g. 0.99).
@@ -27,12 +27,12 @@ public enum SVFit: AdapterMethod {
         enum CodingKeys: String, CodingKey { case r, energyThreshold = "energy_threshold" }
 
         public init(r: Int, energyThreshold: Double? = nil, targetModules: TargetModules? = nil) {
-            common = CommonAdapterFields(peftType: SVFit.peftType, targetModules: targetModules)
+            common = PEFTCommonConfig(peftType: SVFit.peftType, targetModules: targetModules)
             self.r = r; self.energyThreshold = energyThreshold
         }
 
         public init(from decoder: any Decoder) throws {
-            common = try CommonAdapterFields(from: decoder)
+            common = try PEFTCommonConfig(from: decoder)
             let c = try decoder.container(keyedBy: CodingKeys.self)
             r = try c.decodeIfPresent(Int.self, forKey: .r) ?? 8
             energyThreshold = try c.decodeIfPresent(Double.self, forKey: .energyThreshold)

@@ -207,7 +207,9 @@ case "train": benchTrain()
 case "inference": benchInference()
 case "tokenizers": benchTokenizers()
 case "safetensors": benchSafetensors()
+case "vocab": benchVocab()
 case "learngene": benchLearngene()
+case "growth": benchGrowth()
 case "all": benchGEMM(); benchAttention(); benchKernels(); benchTokenizers(); benchSafetensors()
 default:
     FileHandle.standardError.write(Data(("usage: scion-bench [gemm|attention|kernels|decode|train|inference|tokenizers|safetensors|learngene|all] "

@@ -31,14 +31,15 @@ struct GrowIO: ParsableArguments {
         let preservesFunction: Bool, layers: Int, hiddenSize: Int, heads: Int, parameterCount: Int
     }
 
-    func run(_ op: any GrowthOperator) throws {
-        try runGrowth(op, model: model, output: output, overwrite: overwrite, json: json)
+    func run(_ op: any GrowthOperator, source loaded: Checkpoint? = nil) throws {
+        try runGrowth(op, model: model, output: output, overwrite: overwrite, json: json, source: loaded)
     }
 }
 
 /// Applies `op` to the folder `model` and writes `output`, printing a summary.
-func runGrowth(_ op: any GrowthOperator, model: String, output: String, overwrite: Bool, json: Bool) throws {
-    let source = try Checkpoint(folder: model)
+func runGrowth(_ op: any GrowthOperator, model: String, output: String, overwrite: Bool, json: Bool,
+               source loaded: Checkpoint? = nil) throws {
+    let source = try loaded ?? Checkpoint(folder: model)
     if FileManager.default.fileExists(atPath: output) && !overwrite {
         throw CLIError("\(output) exists (pass --overwrite to replace it)")
     }
@@ -254,31 +255,101 @@ struct GrowShrinkCommand: ParsableCommand {
 
 struct GrowVocabCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "vocab", abstract: "Add tokens (old ids kept) and initialize their embedding and head rows.")
+        commandName: "vocab",
+        abstract: "Add tokens (old ids kept) — given ones, or BPE merges learned on new text — and initialize their embedding and head rows.",
+        discussion: """
+            Tokens: --tokens / --tokens-file add whole strings (tokenizer.json added_tokens); --train-merges FILE \
+            --new-tokens K learns up to K new BPE merges on FILE on top of the model's tokenizer.json and appends \
+            them after the old ids (old ids and merges unchanged).
+            Rows: mean (of all rows), subpiece (mean of the old sub-pieces), gaussian (sample of N(μ, Σ) of the rows), \
+            cw2v (learned convex weights, skip-gram on --corpus or the --train-merges text), ofa (SVD coordinates of \
+            similar old tokens: --ofa-vectors word vectors if given, else character n-gram overlap).
+            """)
     @OptionGroup var io: GrowIO
     @Option(help: "New tokens, comma-separated.") var tokens: String?
     @Option(help: "A file with one new token per line.") var tokensFile: String?
-    @Option(help: "mean, pieces (mean of the old sub-pieces) or gaussian.") var `init` = "mean"
-    @Option(help: "Seed for --init gaussian.") var seed: UInt64 = 0
+    @Option(help: "Learn new BPE merges on this text file (one text per line) and add their tokens.") var trainMerges: String?
+    @Option(help: "With --train-merges: how many tokens to add (at most).") var newTokens: Int?
+    @Option(help: "With --train-merges: pairs seen fewer times are never merged.") var minFrequency = 2
+    @Option(help: "mean, subpiece (alias: pieces), gaussian, cw2v or ofa.") var `init` = "mean"
+    @Option(help: "Seed for --init gaussian and cw2v.") var seed: UInt64 = 0
+    @Option(help: "--init cw2v: text file (one text per line) to learn the weights on (default: the --train-merges file).") var corpus: String?
+    @Option(help: "--init cw2v: Adam steps.") var cw2vSteps = 300
+    @Option(help: "--init cw2v: context window.") var cw2vWindow = 3
+    @Option(help: "--init ofa: factorization rank (default: min(V, C)).") var ofaRank: Int?
+    @Option(help: "--init ofa: number of similar old tokens averaged.") var ofaNeighbours = 10
+    @Option(help: "--init ofa: word vectors (word2vec/fastText text format) for the similarity.") var ofaVectors: String?
+
+    static func lines(_ path: String, option: String) throws -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CLIError("cannot read \(option) \(path)") }
+        let lines = text.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        guard !lines.isEmpty else { throw CLIError("\(option) \(path) holds no text") }
+        return lines
+    }
 
     func run() throws {
-        var list: [String]
-        if let tokens {
-            list = tokens.split(separator: ",").map(String.init)
-        } else if let tokensFile, let text = try? String(contentsOfFile: tokensFile, encoding: .utf8) {
-            list = text.split(separator: "\n").map(String.init)
+        let given = [tokens != nil, tokensFile != nil, trainMerges != nil].filter { $0 }.count
+        guard given == 1 else { throw ValidationError("give exactly one of --tokens, --tokens-file or --train-merges") }
+        if trainMerges == nil && newTokens != nil { throw ValidationError("--new-tokens goes with --train-merges") }
+        let known = ["mean", "subpiece", "pieces", "gaussian", "cw2v", "ofa"]
+        guard known.contains(`init`) else { throw ValidationError("--init must be mean, subpiece, gaussian, cw2v or ofa, got '\(`init`)'") }
+        if `init` == "cw2v" && corpus == nil && trainMerges == nil {
+            throw ValidationError("--init cw2v needs text to learn on: give --corpus (or use --train-merges)")
+        }
+        if ofaVectors != nil && `init` != "ofa" { throw ValidationError("--ofa-vectors goes with --init ofa") }
+        if FileManager.default.fileExists(atPath: io.output) && !io.overwrite {
+            throw CLIError("\(io.output) exists (pass --overwrite to replace it)")
+        }
+
+        let source = try Checkpoint(folder: io.model)
+        let v = source.vocabularySize
+        let oldTokenizer = try source.extraFiles["tokenizer.json"].map { try Tokenizer(jsonData: $0) }
+        var op: VocabularyExpansion
+        if let trainMerges {
+            guard let k = newTokens, k >= 1 else { throw ValidationError("--train-merges needs --new-tokens K with K >= 1") }
+            guard let base = source.extraFiles["tokenizer.json"] else { throw CLIError("--train-merges needs \(io.model)/tokenizer.json") }
+            let ext = try BPETrainer(vocabularySize: 0, minimumFrequency: minFrequency)
+                .extending(base, on: try Self.lines(trainMerges, option: "--train-merges"), addingTokens: k, firstID: v)
+            if !io.json && ext.newTokens.count < k {
+                print("learned \(ext.newTokens.count) of \(k) merges (no other pair occurs \(minFrequency)+ times)")
+            }
+            op = VocabularyExpansion(extension: ext)
         } else {
-            throw ValidationError("give --tokens or a readable --tokens-file")
+            let list = try tokens.map { $0.split(separator: ",").map(String.init) }
+                ?? Self.lines(tokensFile!, option: "--tokens-file")
+            op = VocabularyExpansion(tokens: list.filter { !$0.isEmpty })
         }
-        list = list.filter { !$0.isEmpty }
-        let initializer: any EmbeddingInitializer
+        let k = op.tokens.count
         switch `init` {
-        case "mean": initializer = MeanInitializer()
-        case "pieces": initializer = SubPieceMeanInitializer()
-        case "gaussian": initializer = GaussianInitializer(seed: seed)
-        default: throw ValidationError("--init must be mean, pieces or gaussian")
+        case "mean": op.initializer = MeanInitializer()
+        case "subpiece", "pieces": op.initializer = SubPieceMeanInitializer()
+        case "gaussian": op.initializer = GaussianInitializer(seed: seed)
+        case "cw2v":
+            guard let data = try op.grownTokenizerJSON(source) else { throw CLIError("--init cw2v needs \(io.model)/tokenizer.json") }
+            let grown = try Tokenizer(jsonData: data)
+            let text = try Self.lines(corpus ?? trainMerges!, option: corpus == nil ? "--train-merges" : "--corpus")
+            op.initializer = CW2VInitializer(corpus: text.map { grown.encode($0, addSpecialTokens: false).ids }, window: cw2vWindow,
+                                             steps: cw2vSteps, seed: seed)
+        default:
+            guard let old = oldTokenizer else { throw CLIError("--init ofa needs \(io.model)/tokenizer.json") }
+            let specials = Set(old.specialAndAddedTokens.filter(\.special).map(\.id))
+            // Merge tokens are spelled like the old vocabulary; added tokens are plain text, so compare decoded text.
+            let merges = op.mergesExtension != nil
+            let oldStrings = (0..<v).map { id in
+                specials.contains(id) ? "" : (merges ? old.token(forID: id) : old.decode([id])) ?? ""
+            }
+            var similarity = OFAInitializer.Similarity.characterNGrams
+            if let ofaVectors {
+                let words = try OFAInitializer.readWordVectors(path: ofaVectors)
+                let grown = try op.grownTokenizerJSON(source).map { try Tokenizer(jsonData: $0) } ?? old
+                let vectors = OFAInitializer.subwordVectors(words: words, tokenize: { grown.encode($0, addSpecialTokens: false).ids },
+                                                            count: v + k)
+                let d = vectors.count / (v + k)
+                similarity = .staticVectors(old: Array(vectors[..<(v * d)]), new: Array(vectors[(v * d)...]), dimension: d)
+            }
+            op.initializer = OFAInitializer(oldTokens: oldStrings, similarity: similarity, rank: ofaRank, neighbours: ofaNeighbours)
         }
-        try io.run(VocabularyExpansion(tokens: list, initializer: initializer))
+        try io.run(op, source: source)
     }
 }
 

@@ -3,7 +3,8 @@
 // mean of the token's old sub-pieces, and a sample from a multivariate Gaussian fitted to the old
 // rows. With a tied head, mean-of-all-rows provably moves the next-token distribution on
 // old-vocabulary text by KL ≤ log(1 + k/V) (Jensen: each new logit is the mean of the old logits).
-// Not here yet: CW2V's learned convex weights and OFA's factorised init (need a word2vec trainer).
+// The learned initializers live in their own files: CW2VInitializer (convex weights from a
+// constrained skip-gram) and OFAInitializer (SVD coordinates of similar old tokens).
 
 import Foundation
 import ScionTensor
@@ -20,12 +21,24 @@ public struct NewToken: Sendable, Equatable {
 
 /// Computes rows for new tokens from an old embedding (or output-head) matrix.
 public protocol EmbeddingInitializer: Sendable {
-    /// The name the CLI and the lineage manifest use ("mean", "pieces", "gaussian").
+    /// The name the CLI and the lineage manifest use ("mean", "pieces", "gaussian", "cw2v", "ofa").
     var name: String { get }
     /// Rows [k, C] (row-major) for `tokens`, given the old matrix `matrix` [V, C] (row-major).
     ///
     /// - Throws: ``GrowthError`` when a token lacks what the initializer needs (e.g. pieces).
     func rows(for tokens: [NewToken], matrix: [Float], rows v: Int, columns c: Int) throws -> [Float]
+    /// Rows [k, C] for each of several old matrices of one vocabulary: the token embedding first,
+    /// then an untied output head. The default initializes each matrix on its own; initializers
+    /// that learn per-token weights (CW2V) learn them once on the first matrix and reuse them.
+    ///
+    /// - Throws: ``GrowthError`` as ``rows(for:matrix:rows:columns:)``.
+    func rows(for tokens: [NewToken], matrices: [[Float]], rows v: Int, columns c: Int) throws -> [[Float]]
+}
+
+extension EmbeddingInitializer {
+    public func rows(for tokens: [NewToken], matrices: [[Float]], rows v: Int, columns c: Int) throws -> [[Float]] {
+        try matrices.map { try rows(for: tokens, matrix: $0, rows: v, columns: c) }
+    }
 }
 
 /// Every new row is the mean of all old rows.

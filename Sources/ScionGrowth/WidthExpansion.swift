@@ -12,7 +12,13 @@
 // - the final norm absorbs the division (its weight and bias are divided), so a tied head, which
 //   must copy the embedding's columns undivided, stays exact.
 // AKI: new units copy their incoming and outgoing weights from the *next* layer (the top layer uses
-// its own), breaking the symmetry of FPI copies; never function-preserving.
+// its own), breaking the symmetry of FPI copies; never function-preserving. When the hidden size
+// grows, the new residual channels a block writes (the new output columns of its attention and FFN
+// output projections) come from the next layer too, as bert2BERT's AKI stacks the upper layer's
+// expanded matrix into every new out-dimension. Without that, copied residual channels receive
+// identical values and identical gradients in every layer, so they never separate in training and
+// the widened residual stream keeps the old width's capacity (measured by `scion-bench growth`).
+// The embeddings and norms stay FPI copies.
 
 import Foundation
 import ScionTensor
@@ -219,6 +225,18 @@ public struct WidthExpansion: GrowthOperator {
         }
     }
 
+    /// Whether block tensor `key` (the suffix after the layer prefix) is an output projection whose
+    /// result is added to the residual stream (attention output and FFN down projection, with bias).
+    static func writesResidual(_ f: ModelFamily, _ key: String) -> Bool {
+        let prefixes: [String]
+        switch f {
+        case .gpt2: prefixes = ["attn.c_proj.", "mlp.c_proj."]
+        case .llama: prefixes = ["self_attn.o_proj.", "mlp.down_proj."]
+        case .bert: prefixes = ["attention.output.dense.", "output.dense."]
+        }
+        return prefixes.contains { key.hasPrefix($0) }
+    }
+
     /// The channel map of `space`.
     func channelMap(_ space: Space, _ p: Plan) -> IndexMap {
         switch space {
@@ -271,10 +289,17 @@ public struct WidthExpansion: GrowthOperator {
             for (k, t) in layers[i] {
                 let rules = table["layer." + k]!
                 var grown = expand(t, rules: rules, plan: p)
-                if next != i, let unitRule = rules.first(where: { $0.space != .residual }) {
+                if next != i {
                     let fromNext = expand(layers[next][k]!, rules: rules, plan: p)
-                    grown = TensorSurgery.blended(grown, fromNext, axis: unitRule.axis,
-                                                  useSecond: newChannels(unitRule.space, p))
+                    if let unitRule = rules.first(where: { $0.space != .residual }) {
+                        grown = TensorSurgery.blended(grown, fromNext, axis: unitRule.axis,
+                                                      useSecond: newChannels(unitRule.space, p))
+                    }
+                    // New residual channels written by the block's output projections: from the next layer.
+                    if Self.writesResidual(source.family, k),
+                       let out = rules.first(where: { $0.space == .residual && !$0.divide }) {
+                        grown = TensorSurgery.blended(grown, fromNext, axis: out.axis, useSecond: p.hidden.isNew)
+                    }
                 }
                 tensors[source.layerPrefix + "\(i).\(k)"] = grown
             }

@@ -1,8 +1,9 @@
 // The basic layers, keyed as in transformers: Linear (nn.Linear [out, in], or GPT-2's Conv1D
 // [in, out] kept as stored), Embedding, LayerNorm and RMSNorm. Weights may be dense parameters or
-// quantized blocks (`Weight`); the forward pass picks the kernel. `Linear` has an adapter slot
-// (LoRA, DoRA, IA³, … live in ScionAdapters): the adapter's parameters appear under the layer's key
-// with PEFT's names, so the tree holds "model.layers.0.self_attn.q_proj.lora_A.weight".
+// quantized blocks (`Weight`); the forward pass picks the kernel. `Linear` and `Embedding` have an
+// adapter slot (LoRA, DoRA, IA³, … live in ScionAdapters): the adapter's parameters appear under the
+// layer's key with PEFT's names, so the tree holds "model.layers.0.self_attn.q_proj.lora_A.weight"
+// and "model.embed_tokens.lora_embedding_A".
 
 import Foundation
 import ScionTensor
@@ -114,20 +115,51 @@ public final class Linear: Module {
     }
 }
 
-/// Token embedding lookup: ids [...] → [..., dim].
+/// A trainable modification of one ``Embedding`` (LoRA's `lora_embedding_A`/`lora_embedding_B`; see
+/// ScionAdapters).
+public protocol EmbeddingAdapter: AnyObject {
+    /// Parameters relative to the adapted layer; keys equal PEFT's saved keys ("lora_embedding_A").
+    var entries: [ModuleEntry] { get }
+    /// The adapted rows, given the integer ids and the base rows `y = base.baseForward(ids)` [..., dim].
+    func apply(_ ids: Tensor, baseOutput y: Tensor, base: Embedding) -> Tensor
+    /// ΔW [count, dim] such that W + ΔW reproduces ``apply(_:baseOutput:base:)``; `nil` if the method
+    /// cannot be merged.
+    func deltaWeight(base: Embedding) -> Tensor?
+}
+
+/// Token embedding lookup: ids [...] → [..., dim], plus the active adapter's change.
 public final class Embedding: Module {
     public var weight: Weight
     public let count: Int, dimension: Int
+    /// Adapters attached to this layer, by adapter name ("default").
+    public var adapters: [String: any EmbeddingAdapter] = [:]
+    /// The adapter that runs and whose parameters appear in ``entries``; nil for none.
+    public var activeAdapterName: String?
+    /// When false the active adapter is bypassed (its parameters stay in the tree).
+    public var adaptersEnabled = true
+    /// The weight before the active adapter was merged into it; non-nil while merged, in which case
+    /// the lookup does not apply the adapter again.
+    public var unmergedState: Weight?
+
+    /// The active adapter, if any.
+    public var activeAdapter: (any EmbeddingAdapter)? { activeAdapterName.flatMap { adapters[$0] } }
 
     public init(count: Int, dimension: Int) {
         self.count = count; self.dimension = dimension
         weight = .dense(Parameter(Tensor.zeros([count, dimension])))
     }
 
-    public var entries: [ModuleEntry] { [weight.entry("weight")] }
+    public var entries: [ModuleEntry] { [weight.entry("weight")] + (activeAdapter?.entries ?? []) }
 
-    /// Looks up integer ids of any shape.
+    /// Looks up integer ids of any shape, then applies the active adapter (unless disabled or merged).
     public func callAsFunction(_ ids: Tensor) -> Tensor {
+        let y = baseForward(ids)
+        guard adaptersEnabled, unmergedState == nil, let adapter = activeAdapter else { return y }
+        return adapter.apply(ids, baseOutput: y, base: self)
+    }
+
+    /// The lookup alone, without any adapter: ids [...] → [..., dim].
+    public func baseForward(_ ids: Tensor) -> Tensor {
         precondition(ids.dtype.isInteger, "Embedding: ids must be integers, got \(ids.dtype)")
         let flat = ids.reshaped([-1])
         let rows: Tensor
@@ -139,6 +171,14 @@ public final class Embedding: Module {
             rows = q.gatherRows(idx)
         }
         return rows.reshaped(ids.shape + [dimension])
+    }
+
+    /// The dense weight [count, dim] (a quantized weight dequantized), for adapters.
+    public var denseWeight: Tensor {
+        switch weight {
+        case .dense(let p): return p.value
+        case .quantized(let q): return q.dequantized()
+        }
     }
 }
 

@@ -125,6 +125,11 @@ public final class QuantizedMatrix: @unchecked Sendable {
         return try! QuantizedMatrix(format: format, rows: rows, columns: columns, storage: s, byteOffset: 0)
     }
 
+    /// The raw blocks, row after row (`byteCount` bytes in ggml's layout), for writers (GGUF).
+    public var blockBytes: [UInt8] {
+        Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(storage.pointer + byteOffset), count: byteCount))
+    }
+
     /// Inputs with at most this many rows use the fused dequantize-dot kernel; more rows dequantize
     /// tiles of weights and call the BLAS GEMM (measured crossover on the project's machine: see
     /// QuantizedMatmulTests / the decode measurement in the llama report).

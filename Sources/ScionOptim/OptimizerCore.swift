@@ -9,6 +9,9 @@
 // allocation, no zero-filling and no page faults; when someone still holds the old value, a fresh
 // buffer is allocated instead and the held value stays intact. NOTE: memory behind optimizer-made values
 // is not counted by `MemoryStats` (it wraps borrowed memory); the moments are not either.
+// A parameter whose value changes shape between steps (IncreLoRA appends rank components to the same
+// `Parameter`) gets its state resized: the old buffers keep their place in the leading corner of the
+// new shape (appended rows / columns start at zero), before the step and before loading a state.
 
 import Dispatch
 import Foundation
@@ -105,20 +108,53 @@ func withFloat32Elements<R>(_ tensor: Tensor, _ body: (UnsafePointer<Float>) -> 
 final class ParameterSlot {
     let name: String
     let parameter: Parameter
-    let count: Int
+    private(set) var count: Int
+    /// The parameter shape the buffers are laid out for.
+    private(set) var shape: [Int]
     var step = 0
     var buffers: [String: FloatBuffer]
-    let recycler: ValueRecycler
+    private(set) var recycler: ValueRecycler
 
     init(name: String, parameter: Parameter, bufferNames: [String]) {
         self.name = name
         self.parameter = parameter
         count = parameter.value.count
+        shape = parameter.value.shape
         buffers = Dictionary(uniqueKeysWithValues: bufferNames.map { ($0, FloatBuffer(count: parameter.value.count)) })
         recycler = ValueRecycler(byteCount: parameter.value.count * 4)
     }
 
     func buffer(_ name: String) -> UnsafeMutablePointer<Float> { buffers[name]!.pointer }
+
+    /// Resizes the buffers when the parameter's value changed shape: old entries keep their
+    /// multi-index (the old shape is the leading corner of the new one); new entries start at zero.
+    /// A shape that does not contain the old one (a shrink, another rank) starts from zeros.
+    func followParameterShape() {
+        let newShape = parameter.value.shape
+        guard newShape != shape else { return }
+        let newCount = newShape.reduce(1, *)
+        let embeds = newShape.count == shape.count && zip(shape, newShape).allSatisfy { $0 <= $1 }
+        for (name, old) in buffers {
+            let fresh = FloatBuffer(count: newCount)
+            if embeds && count > 0 {
+                // Row-major strides of both shapes; copy each old element to the same multi-index.
+                var newStrides = [Int](repeating: 1, count: newShape.count)
+                for i in stride(from: newShape.count - 2, through: 0, by: -1) { newStrides[i] = newStrides[i + 1] * newShape[i + 1] }
+                var index = [Int](repeating: 0, count: shape.count)
+                for flat in 0..<count {
+                    var target = 0
+                    for d in 0..<index.count { target += index[d] * newStrides[d] }
+                    fresh.pointer[target] = old.pointer[flat]
+                    var d = index.count - 1
+                    while d >= 0 { index[d] += 1; if index[d] < shape[d] { break }; index[d] = 0; d -= 1 }
+                }
+            }
+            buffers[name] = fresh
+        }
+        count = newCount
+        shape = newShape
+        recycler = ValueRecycler(byteCount: newCount * 4)
+    }
 }
 
 /// The parts every optimizer shares: groups, slots, step counting, state save/load, the step driver.
@@ -150,6 +186,7 @@ struct OptimizerCore {
 
     mutating func load(_ state: OptimizerState) throws {
         guard state.kind == kind else { throw OptimizerError.kindMismatch(expected: kind, actual: state.kind) }
+        for s in slots.joined() { s.followParameterShape() }
         let names = Set(slots.joined().map { $0.name })
         let missing = names.subtracting(state.parameters.keys).sorted()
         let unexpected = Set(state.parameters.keys).subtracting(names).sorted()
@@ -190,6 +227,7 @@ struct OptimizerCore {
         for (group, groupSlots) in zip(groups, slots) {
             let lr = learningRate * group.learningRateMultiplier
             for slot in groupSlots {
+                slot.followParameterShape()
                 let value = slot.parameter.value
                 guard let grad = gradients[value] else { continue }
                 precondition(value.count == slot.count && grad.count == slot.count,

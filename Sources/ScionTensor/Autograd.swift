@@ -64,13 +64,21 @@ extension Tensor {
 }
 
 /// Gradients of one backward pass, looked up by the tensor they belong to.
+///
+/// Keys are node identities; the set keeps every keyed node alive (`anchors`), so an identity can
+/// never be reused by a new tensor while a gradient is stored under it (a parameter replaced after
+/// backward would otherwise be able to pick up a freed node's gradient).
 public struct Gradients: Sendable {
     var values: [ObjectIdentifier: Tensor]
+    var anchors: [ObjectIdentifier: GradNode]
 
-    init(values: [ObjectIdentifier: Tensor]) { self.values = values }
+    init(values: [ObjectIdentifier: Tensor], anchors: [ObjectIdentifier: GradNode]) {
+        self.values = values
+        self.anchors = anchors.filter { values[$0.key] != nil }
+    }
 
     /// An empty set of gradients, to fill by subscript (tests, gradient accumulation, clipping).
-    public init() { values = [:] }
+    public init() { values = [:]; anchors = [:] }
 
     /// The gradient for `tensor`, or nil when no gradient reached it.
     ///
@@ -81,10 +89,12 @@ public struct Gradients: Sendable {
             return values[id]
         }
         set {
-            guard let id = tensor.gradientID else {
+            guard let node = tensor.node else {
                 preconditionFailure("Gradients: a gradient can only be stored for a tensor that requires one")
             }
+            let id = ObjectIdentifier(node)
             values[id] = newValue
+            anchors[id] = newValue == nil ? nil : node
         }
     }
 
@@ -96,13 +106,16 @@ extension Tensor {
     /// Back-propagates from this tensor (seeded with ones, or `seed`) and returns the gradients of
     /// every leaf reached.
     public func backward(seed: Tensor? = nil) -> Gradients {
-        Gradients(values: Autograd.run(roots: [(self, seed ?? Tensor.ones(shape, dtype: dtype))], keep: nil))
+        var leaves: [ObjectIdentifier: GradNode] = [:]
+        let store = Autograd.run(roots: [(self, seed ?? Tensor.ones(shape, dtype: dtype))], keep: nil, leaves: &leaves)
+        return Gradients(values: store, anchors: leaves)
     }
 
     /// Gradients of this tensor with respect to `inputs` (zeros for inputs it does not depend on).
     public func gradients(of inputs: [Tensor], seed: Tensor? = nil) -> [Tensor] {
         let keep = Set(inputs.compactMap { $0.gradientID })
-        let store = Autograd.run(roots: [(self, seed ?? Tensor.ones(shape, dtype: dtype))], keep: keep)
+        var leaves: [ObjectIdentifier: GradNode] = [:]
+        let store = Autograd.run(roots: [(self, seed ?? Tensor.ones(shape, dtype: dtype))], keep: keep, leaves: &leaves)
         return inputs.map { x in x.gradientID.flatMap { store[$0] } ?? Tensor.zeros(x.shape, dtype: x.dtype) }
     }
 }
@@ -117,17 +130,20 @@ public func valueAndGradients(at xs: [Tensor], _ f: ([Tensor]) -> Tensor) -> (va
 
 enum Autograd {
     /// Runs reverse mode from `roots`. Keeps gradients of leaves and of `keep` (all leaves when nil).
-    static func run(roots: [(Tensor, Tensor)], keep: Set<ObjectIdentifier>?) -> [ObjectIdentifier: Tensor] {
+    /// `leaves` receives every leaf node the walk reached (for ``Gradients``' anchors).
+    static func run(roots: [(Tensor, Tensor)], keep: Set<ObjectIdentifier>?,
+                    leaves: inout [ObjectIdentifier: GradNode]) -> [ObjectIdentifier: Tensor] {
         var store: [ObjectIdentifier: Tensor] = [:]
         withoutGradients {
-            backpropagate(roots: roots, store: &store, keep: keep, boundary: [:])
+            backpropagate(roots: roots, store: &store, keep: keep, boundary: [:], leaves: &leaves)
         }
         return store
     }
 
     /// The core walk. `boundary` maps nodes where propagation stops (checkpoint inputs).
     static func backpropagate(roots: [(Tensor, Tensor)], store: inout [ObjectIdentifier: Tensor],
-                              keep: Set<ObjectIdentifier>?, boundary: [ObjectIdentifier: Int]) {
+                              keep: Set<ObjectIdentifier>?, boundary: [ObjectIdentifier: Int],
+                              leaves: inout [ObjectIdentifier: GradNode]) {
         // Topological order by iterative depth-first search.
         var order: [GradNode] = []
         var visited = Set<ObjectIdentifier>()
@@ -148,7 +164,8 @@ enum Autograd {
         }
         for node in order.reversed() {
             let id = ObjectIdentifier(node)
-            if node.op == .leaf || boundary[id] != nil { continue }
+            if node.op == .leaf { leaves[id] = node; continue }
+            if boundary[id] != nil { continue }
             guard let g = store[id] else { continue }
             // A non-leaf's gradient is dead once its node has run (the walk drops it at the end anyway):
             // dropping it now lets its memory go back to the pool for the next node, so backward keeps
@@ -164,7 +181,7 @@ enum Autograd {
             }
             let grads: [Tensor?]
             if case .checkpoint = node.op {
-                grads = checkpointBackward(node, g, store: &store, keep: keep)
+                grads = checkpointBackward(node, g, store: &store, keep: keep, leaves: &leaves)
             } else {
                 grads = vjp(node, g)
             }
@@ -227,7 +244,7 @@ enum Autograd {
 
     /// Recomputes a checkpointed function with recording on, then back-propagates through it.
     static func checkpointBackward(_ node: GradNode, _ g: Tensor, store: inout [ObjectIdentifier: Tensor],
-                                   keep: Set<ObjectIdentifier>?) -> [Tensor?] {
+                                   keep: Set<ObjectIdentifier>?, leaves: inout [ObjectIdentifier: GradNode]) -> [Tensor?] {
         guard let f = node.recompute else { return node.parents.map { _ in nil } }
         // Integer inputs (indices) carry no gradient: pass them through unchanged.
         let inputs = node.saved.map { $0.dtype.isComputeFloat ? $0.requiringGradient() : $0 }
@@ -235,7 +252,7 @@ enum Autograd {
         var boundary: [ObjectIdentifier: Int] = [:]
         for (i, x) in inputs.enumerated() { if let id = x.gradientID { boundary[id] = i } }
         var inner: [ObjectIdentifier: Tensor] = [:]
-        backpropagate(roots: [(out, g)], store: &inner, keep: keep, boundary: boundary)
+        backpropagate(roots: [(out, g)], store: &inner, keep: keep, boundary: boundary, leaves: &leaves)
         var result: [Tensor?] = Array(repeating: nil, count: inputs.count)
         for (id, grad) in inner {
             if let i = boundary[id] { result[i] = grad } else { accumulate(&store, id, grad) }

@@ -99,27 +99,13 @@ public struct BPETrainer: Sendable {
             vocab.append(a)
         }
         let sortedWords = wordCounts.keys.sorted()
-        var words: [[Int]] = sortedWords.map { w in w.unicodeScalars.map { index[String($0)]! } }
+        let words: [[Int]] = sortedWords.map { w in w.unicodeScalars.map { index[String($0)]! } }
         let counts: [Int] = sortedWords.map { wordCounts[$0]! }
 
-        var pairCounts: [UInt64: Int] = [:]
-        var wherePair: [UInt64: Set<Int>] = [:]
-        for (wi, w) in words.enumerated() where w.count > 1 {
-            for k in 0..<(w.count - 1) {
-                let key = BPEModel.pairKey(w[k], w[k + 1])
-                pairCounts[key, default: 0] += counts[wi]
-                wherePair[key, default: []].insert(wi)
-            }
-        }
+        var stats = BPEPairStatistics(words: words, counts: counts)
         var merges: [[String]] = []
         while vocab.count < vocabularySize {
-            var bestKey: UInt64 = 0
-            var bestCount = 0
-            for (key, c) in pairCounts where c > bestCount || (c == bestCount && c > 0 && key < bestKey) {
-                bestKey = key
-                bestCount = c
-            }
-            if bestCount < max(1, minimumFrequency) { break }
+            guard let (bestKey, bestCount) = stats.best(), bestCount >= max(1, minimumFrequency) else { break }
             let a = Int(bestKey >> 32), b = Int(bestKey & 0xFFFF_FFFF)
             let merged = vocab[a] + vocab[b]
             let newID: Int
@@ -131,35 +117,7 @@ public struct BPETrainer: Sendable {
                 vocab.append(merged)
             }
             merges.append([vocab[a], vocab[b]])
-            for wi in (wherePair[bestKey] ?? []).sorted() {
-                var w = words[wi]
-                let c = counts[wi]
-                for k in 0..<(w.count - 1) { pairCounts[BPEModel.pairKey(w[k], w[k + 1]), default: 0] -= c }
-                var out: [Int] = []
-                out.reserveCapacity(w.count)
-                var k = 0
-                while k < w.count {
-                    if k + 1 < w.count && w[k] == a && w[k + 1] == b {
-                        out.append(newID)
-                        k += 2
-                    } else {
-                        out.append(w[k])
-                        k += 1
-                    }
-                }
-                w = out
-                if w.count > 1 {
-                    for k in 0..<(w.count - 1) {
-                        let key = BPEModel.pairKey(w[k], w[k + 1])
-                        pairCounts[key, default: 0] += c
-                        wherePair[key, default: []].insert(wi)
-                    }
-                }
-                words[wi] = w
-            }
-            pairCounts[bestKey] = nil
-            wherePair[bestKey] = nil
-            pairCounts = pairCounts.filter { $0.value > 0 }
+            stats.merge(bestKey, into: newID)
         }
 
         var vocabJSON: [String: Int] = [:]
@@ -181,5 +139,80 @@ public struct BPETrainer: Sendable {
                       "vocab": vocabJSON, "merges": merges] as [String: Any],
         ]
         return try JSONSerialization.data(withJSONObject: root, options: [.sortedKeys])
+    }
+}
+
+/// Pair counts over a list of words (symbol-id sequences with multiplicities), kept up to date as
+/// merges are applied. Shared by ``BPETrainer/train(on:)`` and the merges extension.
+struct BPEPairStatistics {
+    /// The words as symbol ids, rewritten by each merge.
+    private(set) var words: [[Int]]
+    /// How often each word occurs.
+    let counts: [Int]
+    private var pairCounts: [UInt64: Int] = [:]
+    private var wherePair: [UInt64: Set<Int>] = [:]
+
+    init(words: [[Int]], counts: [Int]) {
+        self.words = words
+        self.counts = counts
+        for (wi, w) in words.enumerated() where w.count > 1 {
+            for k in 0..<(w.count - 1) {
+                let key = BPEModel.pairKey(w[k], w[k + 1])
+                pairCounts[key, default: 0] += counts[wi]
+                wherePair[key, default: []].insert(wi)
+            }
+        }
+    }
+
+    /// The most frequent pair (ties: the smallest key, i.e. the pair of smallest ids) and its count;
+    /// nil when no pair is left.
+    func best() -> (key: UInt64, count: Int)? {
+        var bestKey: UInt64 = 0
+        var bestCount = 0
+        for (key, c) in pairCounts where c > bestCount || (c == bestCount && c > 0 && key < bestKey) {
+            bestKey = key
+            bestCount = c
+        }
+        return bestCount > 0 ? (bestKey, bestCount) : nil
+    }
+
+    /// Forgets a pair without merging it (it is never proposed again).
+    mutating func discard(_ key: UInt64) {
+        pairCounts[key] = nil
+        wherePair[key] = nil
+    }
+
+    /// Replaces every occurrence of the pair `key` (left to right, non-overlapping) by `newID`.
+    mutating func merge(_ key: UInt64, into newID: Int) {
+        let a = Int(key >> 32), b = Int(key & 0xFFFF_FFFF)
+        for wi in (wherePair[key] ?? []).sorted() {
+            var w = words[wi]
+            let c = counts[wi]
+            for k in 0..<(w.count - 1) { pairCounts[BPEModel.pairKey(w[k], w[k + 1]), default: 0] -= c }
+            var out: [Int] = []
+            out.reserveCapacity(w.count)
+            var k = 0
+            while k < w.count {
+                if k + 1 < w.count && w[k] == a && w[k + 1] == b {
+                    out.append(newID)
+                    k += 2
+                } else {
+                    out.append(w[k])
+                    k += 1
+                }
+            }
+            w = out
+            if w.count > 1 {
+                for k in 0..<(w.count - 1) {
+                    let pair = BPEModel.pairKey(w[k], w[k + 1])
+                    pairCounts[pair, default: 0] += c
+                    wherePair[pair, default: []].insert(wi)
+                }
+            }
+            words[wi] = w
+        }
+        pairCounts[key] = nil
+        wherePair[key] = nil
+        pairCounts = pairCounts.filter { $0.value > 0 }
     }
 }

@@ -1,7 +1,8 @@
 // Training checkpoints in `RUN/checkpoints/step-N/`: the model as an HF folder (`model/`, with the
 // lineage manifest `scion_lineage.json` when the trainer passes one), the
 // optimizer's moments (`optimizer.safetensors`, exact float32) and step counts (`optimizer.json`),
-// and the trainer state (`trainer.json`: step, RNG, data position, history).
+// the trainer state (`trainer.json`: step, RNG, data position, history), and techniques' extra state
+// (`extra-NAME.data`, e.g. an adapter's rank schedule).
 // Atomicity: everything is written into a hidden temporary folder, each file fsynced, then the
 // folder is renamed into place and the `latest` pointer replaced by rename. A kill at any moment
 // leaves `latest` naming a complete checkpoint: the old one or the new one, never a torn one.
@@ -21,6 +22,8 @@ public struct LoadedCheckpoint {
     public var optimizer: OptimizerState
     /// The trainer state.
     public var state: TrainerState
+    /// Extra states by name (`extra-NAME.data`).
+    public var extras: [String: Data] = [:]
 }
 
 /// Writes, finds, reads and prunes a run's checkpoints.
@@ -60,7 +63,10 @@ public final class CheckpointStore: @unchecked Sendable {
     /// - Returns: The checkpoint folder.
     /// - Throws: ``TrainingError/io(path:reason:)``.
     public func write(step: Int, model: any LanguageModel, optimizer: any Optimizer, state: TrainerState,
-                      tokenizerJSON: Data?, lineage: Lineage? = nil) throws -> URL {
+                      tokenizerJSON: Data?, extras: [String: Data] = [:], lineage: Lineage? = nil) throws -> URL {
+        for name in extras.keys where name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+            throw TrainingError.io(path: directory.path, reason: "extra state name \"\(name)\" must be letters, digits, - or _")
+        }
         let fm = FileManager.default
         let name = "step-\(step)"
         let final = directory.appendingPathComponent(name)
@@ -87,6 +93,7 @@ public final class CheckpointStore: @unchecked Sendable {
                 .write(to: tmp.appendingPathComponent("optimizer.json"))
             try faultInjection?("trainer")
             try CheckpointStore.encoder.encode(state).write(to: tmp.appendingPathComponent("trainer.json"))
+            for (name, data) in extras { try data.write(to: tmp.appendingPathComponent("extra-\(name).data")) }
             try CheckpointStore.syncTree(tmp)
             try faultInjection?("rename")
             if fm.fileExists(atPath: final.path) {
@@ -156,7 +163,12 @@ public final class CheckpointStore: @unchecked Sendable {
         let state = try part("trainer.json") {
             try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: url.appendingPathComponent("trainer.json")))
         }
-        return LoadedCheckpoint(weights: weights, optimizer: optimizer, state: state)
+        var extras: [String: Data] = [:]
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        for f in files where f.hasPrefix("extra-") && f.hasSuffix(".data") {
+            extras[String(f.dropFirst(6).dropLast(5))] = try part(f) { try Data(contentsOf: url.appendingPathComponent(f)) }
+        }
+        return LoadedCheckpoint(weights: weights, optimizer: optimizer, state: state, extras: extras)
     }
 
     /// Saves a model as an HF folder, atomically, with tokenizer.json, the lineage manifest and any

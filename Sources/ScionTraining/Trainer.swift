@@ -108,11 +108,29 @@ public struct TrainingData {
 public struct StepHooks {
     /// Called with the 1-based step number before its forward passes.
     public var beforeStep: [(Int) -> Void] = []
+    /// Called with the step number and the 0-based micro-batch index before each micro-batch's
+    /// forward pass (stochastic layers derive their randomness from both).
+    public var beforeMicroBatch: [(Int, Int) -> Void] = []
     /// Terms added to the loss (each once per step), e.g. an orthogonality penalty.
     public var extraLoss: [() -> Tensor?] = []
     /// Called with the step number and the accumulated gradients before the optimizer update.
     public var afterBackward: [(Int, Gradients) -> Void] = []
     public init() {}
+}
+
+/// State a technique keeps outside the model and the optimizer (an adapter's rank schedule and
+/// importance estimates), saved into every checkpoint and restored, before the weights, on resume.
+public struct CheckpointExtra {
+    /// A file-name-safe name (letters, digits, "-", "_"), unique per trainer.
+    public var name: String
+    /// The state now.
+    public var save: () throws -> Data
+    /// Puts a saved state back (called before the weights are loaded, so shapes can be prepared).
+    public var restore: (Data) throws -> Void
+
+    public init(name: String, save: @escaping () throws -> Data, restore: @escaping (Data) throws -> Void) {
+        self.name = name; self.save = save; self.restore = restore
+    }
 }
 
 /// Trains a language model: steps, evaluation, checkpoints, resume.
@@ -141,6 +159,8 @@ public final class Trainer {
     public var stepHooks = StepHooks()
     /// Where checkpoints go (nil: none are written).
     public let checkpoints: CheckpointStore?
+    /// Extra state written into each checkpoint and required back by ``restore(from:)``.
+    public var checkpointExtras: [CheckpointExtra] = []
     /// Saved into each checkpoint's model folder (tokenizer.json), when known.
     public var tokenizerJSON: Data?
     /// Peak bytes of tensor memory during a training step (measured on the first step run).
@@ -266,7 +286,8 @@ public final class Trainer {
         guard tokens > 0 else {
             return StepMetrics(step: step, loss: 0, learningRate: learningRate, gradientNorm: 0, tokens: 0, seconds: 0)
         }
-        for batch in batches {
+        for (index, batch) in batches.enumerated() {
+            for before in hooks.beforeMicroBatch { before(step, index) }
             var l = objective.summedLoss(model: model, batch: batch) / Double(tokens)
             // Extra terms are weighted by the micro-batch's share, so the window adds each once.
             for extra in hooks.extraLoss { if let e = extra() { l = l + e * (Double(batch.supervisedTargetCount) / Double(tokens)) } }
@@ -294,8 +315,13 @@ public final class Trainer {
         if let clip = gradientClip, clip > 0 {
             clipGradientNorm(&gradients, parameters: parameters, maxNorm: clip)
         }
+        // Hooks may replace parameter values (AdaLoRA masks E, IncreLoRA grows ranks). Gradients are
+        // keyed by the identity of each value's graph node, which a freed node's successor can reuse:
+        // the values the gradients belong to stay alive until the update, so a replaced value finds no
+        // gradient instead of another parameter's.
+        let gradientOwners = named.map { $0.1.value }
         for observe in hooks.afterBackward { observe(step, gradients) }
-        optimizer.step(gradients: gradients, learningRate: learningRate)
+        withExtendedLifetime(gradientOwners) { optimizer.step(gradients: gradients, learningRate: learningRate) }
         return StepMetrics(step: step, loss: loss, learningRate: learningRate, gradientNorm: norm, tokens: tokens,
                            seconds: Date().timeIntervalSince(start))
     }
@@ -374,17 +400,32 @@ public final class Trainer {
     @discardableResult
     public func saveCheckpoint() throws -> URL {
         guard let checkpoints else { throw TrainingError.unsupported("this trainer has no checkpoint folder") }
+        var extras: [String: Data] = [:]
+        for e in checkpointExtras {
+            do { extras[e.name] = try e.save() } catch {
+                throw TrainingError.io(path: checkpoints.directory.path, reason: "saving \(e.name) state: \(error)")
+            }
+        }
         let url = try checkpoints.write(step: state.step, model: model, optimizer: optimizer, state: state,
-                                        tokenizerJSON: tokenizerJSON, lineage: lineage())
+                                        tokenizerJSON: tokenizerJSON, extras: extras, lineage: lineage())
         for c in callbacks { c.trainer(self, didSaveCheckpoint: url) }
         return url
     }
 
-    /// Restores weights, optimizer moments, step, RNG, data position and history from a checkpoint.
+    /// Restores the ``checkpointExtras`` (first), weights, optimizer moments, step, RNG, data position
+    /// and history from a checkpoint.
     ///
-    /// - Throws: ``TrainingError/badCheckpoint(path:reason:)``.
+    /// - Throws: ``TrainingError/badCheckpoint(path:reason:)``, also when a registered extra state is missing.
     public func restore(from checkpoint: URL) throws {
         let loaded = try CheckpointStore.read(checkpoint)
+        for e in checkpointExtras {
+            guard let data = loaded.extras[e.name] else {
+                throw TrainingError.badCheckpoint(path: checkpoint.path, reason: "no \(e.name) state (written by another kind of run?)")
+            }
+            do { try e.restore(data) } catch {
+                throw TrainingError.badCheckpoint(path: checkpoint.path, reason: "\(e.name) state: \(error)")
+            }
+        }
         do {
             try model.load(loaded.weights, strict: true)
         } catch {

@@ -73,9 +73,14 @@ public final class TrainingRun {
 
     /// Resumes the run in `directory` from its latest checkpoint (from step 0 when it has none).
     ///
+    /// - Parameters:
+    ///   - prepareModel: Runs on the model before the trainer is built (e.g. to attach adapters).
+    ///   - prepareTrainer: Runs on the trainer before the checkpoint is restored (e.g. to register
+    ///     step hooks and ``Trainer/checkpointExtras``).
     /// - Throws: ``TrainingError/io(path:reason:)`` when the folder holds no run;
     ///   ``TrainingError/badCheckpoint(path:reason:)``.
-    public static func resume(directory: URL, prepareModel: ((any LanguageModel) throws -> Void)? = nil) throws -> TrainingRun {
+    public static func resume(directory: URL, prepareModel: ((any LanguageModel) throws -> Void)? = nil,
+                              prepareTrainer: ((Trainer) throws -> Void)? = nil) throws -> TrainingRun {
         let configFile = directory.appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: configFile.path) else {
             throw TrainingError.io(path: directory.path, reason: "holds no run to resume (no config.json)")
@@ -83,6 +88,7 @@ public final class TrainingRun {
         var config = try JSONDecoder().decode(TrainingConfig.self, from: data)
         config.output = directory.path
         let run = try make(config: config, directory: directory, prepareModel: prepareModel)
+        try prepareTrainer?(run.trainer)
         if let latest = run.trainer.checkpoints?.latest() { try run.trainer.restore(from: latest) }
         run.attachLog()
         return run

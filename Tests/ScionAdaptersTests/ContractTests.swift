@@ -1,5 +1,6 @@
 // The contract every adapter method keeps, checked over `allAdapterMethods` (plus LoRA's rsLoRA,
-// PiSSA and OLoRA variants) on the tiny Llama ([out, in] weights) and GPT-2 (Conv1D [in, out]):
+// PiSSA and OLoRA variants, and LoRA on the token embedding: Llama's untied `embed_tokens`, GPT-2's
+// `wte` tied to `lm_head`) on the tiny Llama ([out, in] weights) and GPT-2 (Conv1D [in, out]):
 // output at initialisation equals the base model's; merged equals unmerged; unmerge restores the
 // base weights; save → load round-trips; the trainable count matches the method's closed form.
 
@@ -21,6 +22,7 @@ let contractVariants: [Variant] = allAdapterMethods.map { m in Variant(label: m.
     Variant(label: "pissa") { LoRA.Config(r: 4, loraAlpha: 8, initLoraWeights: .pissa) },
     Variant(label: "olora") { LoRA.Config(r: 4, loraAlpha: 8, initLoraWeights: .olora) },
     Variant(label: "lora-all-linear") { LoRA.Config(r: 2, loraAlpha: 4, targetModules: .allLinear) },
+    Variant(label: "lora-embedding") { LoRA.Config(r: 4, loraAlpha: 8, targetModules: .names(["embed_tokens", "wte", "q_proj", "c_attn"])) },
 ]
 
 @Suite struct AdapterContractTests {
@@ -36,16 +38,18 @@ let contractVariants: [Variant] = allAdapterMethods.map { m in Variant(label: m.
         // Output at initialisation equals the base model's (PiSSA/OLoRA: up to the residual's rounding).
         #expect(maxAbsDiff(Fixtures.logits(model), baseLogits) <= 1e-5)
 
+        if variant.label == "lora-embedding" { #expect(keys.contains { $0.hasSuffix("embed_tokens") || $0.hasSuffix("wte") }) }
+
         // Trainable count = closed form; only adapter parameters train.
         let layers = Dictionary(Injection.linearLayers(of: model), uniquingKeysWith: { a, _ in a })
         let resolved = try PEFTFormat.config(of: model)   // with the architecture's defaults filled in
-        let closedForm = keys.reduce(0) { $0 + resolved.trainableParameterCount(for: layers[$1]!, key: $1) }
+        let closedForm = keys.reduce(0) { $0 + Injection.trainableParameterCount(resolved, key: $1, in: model) }
         let report = Injection.trainableReport(model)
         let shared = (resolved as? Compacter.Config)?.sharedParameterCount ?? (resolved as? SAID.Config)?.sharedParameterCount ?? 0
         #expect(report.trainable == closedForm + shared)
         var seen = Set<ObjectIdentifier>(), stored = 0   // shared parameters (Compacter's rule) once
         for k in keys {
-            for e in layers[k]!.activeAdapter?.entries ?? [] {
+            for e in activeAdapterEntries(model, k) {
                 if case .parameter(_, let p) = e, seen.insert(ObjectIdentifier(p)).inserted { stored += p.value.count }
             }
         }
@@ -57,7 +61,7 @@ let contractVariants: [Variant] = allAdapterMethods.map { m in Variant(label: m.
 
         // Merge: same output; unmerge: exactly the weights before. Non-linear methods refuse, naming a module.
         let before = model.stateDictionary()
-        if keys.contains(where: { layers[$0]!.activeAdapter?.deltaWeight(base: layers[$0]!) == nil }) {
+        if keys.contains(where: { !activeAdapterMerges(model, $0) }) {
             #expect(throws: AdapterError.notMergeable(module: keys[0])) { try Injection.merge(model) }
             #expect(layers.values.allSatisfy { $0.unmergedState == nil }, "a refused merge changes nothing")
         } else {

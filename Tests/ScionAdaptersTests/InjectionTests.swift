@@ -57,26 +57,25 @@ import ScionTensor
     @Test(arguments: [QuantizationFormat.q8_0, .q4_0, .q4_1])
     func qloraIsLoRAOnAQuantizedLinear(_ format: QuantizationFormat) throws {
         let model = try Fixtures.model("llama")
-        // Quantize every attention and MLP projection.
-        let ggml: GGMLType = format == .q8_0 ? .q8_0 : format == .q4_0 ? .q4_0 : .q4_1
-        for (k, l) in Injection.linearLayers(of: model) where k.contains("layers") {
-            let w = l.weightOutIn.contiguous()
-            let bytes = GGMLQuantization.quantize(w.floats(), as: ggml)
-            let storage = Storage(byteCount: bytes.count)
-            bytes.withUnsafeBytes { storage.pointer.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
-            l.weight = .quantized(try QuantizedMatrix(format: format, rows: l.outFeatures, columns: l.inFeatures, storage: storage, byteOffset: 0))
-        }
+        quantizeProjections(model, format)
         let base = Fixtures.logits(model)
         try Injection.addAdapter(LoRA.Config(r: 4, loraAlpha: 8, targetModules: .names(["q_proj", "v_proj", "down_proj"])), to: model)
         #expect(maxAbsDiff(Fixtures.logits(model), base) <= 1e-6)
         randomizeAdapters(model)
         let adapted = Fixtures.logits(model)
-        try Injection.merge(model)
         let q = try #require(Injection.linearLayers(of: model).first { $0.0.hasSuffix("0.self_attn.q_proj") }?.1)
+        // A dense merge reproduces the adapter exactly.
+        try Injection.merge(model, requantize: false)
         #expect(q.weight.parameter != nil, "merged into the dequantized weight")
         #expect(maxAbsDiff(Fixtures.logits(model), adapted) <= 1e-5)
         Injection.unmerge(model)
         if case .quantized = q.weight {} else { Issue.record("unmerge must restore the quantized weight") }
+        #expect(maxAbsDiff(Fixtures.logits(model), adapted) <= 1e-6)
+        // The default merge re-quantizes in the same format (tested against its bound in QuantizedMergeTests).
+        try Injection.merge(model)
+        guard case .quantized(let merged) = q.weight else { Issue.record("merged weight must stay quantized"); return }
+        #expect(merged.format == format)
+        Injection.unmerge(model)
         #expect(maxAbsDiff(Fixtures.logits(model), adapted) <= 1e-6)
     }
 
@@ -152,6 +151,55 @@ import ScionTensor
     }
 }
 
+/// Bad input beyond the basics above: every method's impossible size names its rule, and a file whose
+/// rank is zero or whose modules the base lacks is refused with the modules named.
+@Suite struct BadInputTests {
+    @Test func everyImpossibleSizeNamesItsRule() throws {
+        let model = try Fixtures.model("llama")
+        func rule(_ c: any AdapterConfig) -> String {
+            do { try Injection.addAdapter(c, to: model); return "no error" } catch { return "\(error)" }
+        }
+        var dy = DyLoRA.Config(r: 4, loraAlpha: 8); dy.rMin = 5
+        #expect(rule(dy).contains("r_min must be in 1...r (got 5, r 4)"))
+        #expect(rule(SAID.Config(intrinsicDimension: 600, targetModules: .names(["k_proj"]))).contains("intrinsic_dim (600) must not exceed 512"))
+        #expect(rule(SVFit.Config(r: 17)).contains("r (17) must not exceed min(in_features, out_features) = 16"))
+        var ada = AdaLoRA.Config(); ada.initR = 40; ada.targetR = 2
+        #expect(rule(ada).contains("init_r (40) must not exceed min(in_features, out_features)"))
+        var pattern = LoRA.Config(r: 2); pattern.rankPattern = ["q_proj": 0]
+        #expect(rule(pattern).contains("rank_pattern[q_proj] must be positive (got 0)"))
+        var drop = LoRA.Config(r: 2); drop.loraDropout = 1
+        #expect(rule(drop).contains("lora_dropout must be in [0, 1) (got 1.0)"))
+        #expect(rule(Compacter.Config(bottleneck: 6, phmDimension: 4)).contains("reduction_dim (6) must be a positive multiple of phm_dim (4)"))
+        #expect(rule(DSEE.Config(r: 2, loraAlpha: 4, sparseCount: -1)).contains("sparse_count must not be negative"))
+        var inc = IncreLoRA.Config(initR: 4, targetR: 2); inc.targetModules = .names(["q_proj"])
+        #expect(rule(inc).contains("target_r must be at least init_r (got 2, init_r 4)"))
+        #expect(Injection.adapterNames(in: model).isEmpty, "nothing attached by any failure")
+    }
+
+    @Test func zeroRankFileAndMissingModulesAreNamed() throws {
+        let dir = Fixtures.tempDirectory("zero-rank")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let src = Fixtures.peftPath("llama_lora")
+        try FileManager.default.copyItem(atPath: src + "/adapter_config.json", toPath: dir + "/adapter_config.json")
+        let file = try SafetensorsFile(path: src + "/adapter_model.safetensors")
+        var tensors: [String: Tensor] = [:]
+        for n in file.tensorNames { tensors[n] = try file.floatTensor(named: n) }
+        tensors["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"] = Tensor.zeros([0, 32])
+        tensors["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"] = Tensor.zeros([32, 0])
+        try SafetensorsWriter.write(tensors, to: dir + "/adapter_model.safetensors")
+        let model = try Fixtures.model("llama")
+        let zero = #expect(throws: AdapterError.self) { try PEFTFormat.load(into: model, from: dir) }
+        #expect("\(zero!)".contains("model.layers.0.self_attn.q_proj: rank must be positive"))
+        // A module the base lacks (an adapter for a deeper model).
+        tensors = [:]
+        for n in file.tensorNames { tensors[n.replacingOccurrences(of: "layers.1.", with: "layers.7.")] = try file.floatTensor(named: n) }
+        try SafetensorsWriter.write(tensors, to: dir + "/adapter_model.safetensors")
+        let missing = #expect(throws: AdapterError.self) { try PEFTFormat.load(into: model, from: dir) }
+        #expect("\(missing!)".contains("model.layers.7.self_attn.q_proj"))
+        #expect(Injection.adapterNames(in: model).isEmpty)
+    }
+}
+
 @Suite struct TrainingHookTests {
     /// A generic loop (as the trainer runs it) drives AdaLoRA through the discovered hooks alone.
     @Test func genericLoopDrivesAdaLoRA() throws {
@@ -161,7 +209,8 @@ import ScionTensor
         try Injection.addAdapter(c, to: model, seed: 1)
         randomizeAdapters(model, seed: 2)
         let hooks = try AdapterTraining.hooks(for: model)
-        #expect(hooks.count == 1)
+        #expect(hooks.count == 2, "training mode (lora_dropout) and AdaLoRA's allocator")
+        #expect(hooks.compactMap(\.checkpointName) == ["adalora"])
         #expect(try AdapterTraining.hooks(for: try Fixtures.model("llama")).isEmpty)
         let ids = Tensor(indices: Fixtures.ids, shape: [1, Fixtures.ids.count])
         for step in 1...20 {
@@ -174,5 +223,12 @@ import ScionTensor
                 .reduce(0) { $0 + $1.loraE.value.floats().filter { $0 != 0 }.count }
             #expect(ranks <= c.budget(step: step, moduleCount: 4).budget, "step \(step)")
         }
+    }
+}
+
+/// Quantizes every attention and MLP projection of the tiny Llama to `format`.
+func quantizeProjections(_ model: any Module, _ format: QuantizationFormat) {
+    for (k, l) in Injection.linearLayers(of: model) where k.contains("layers") {
+        l.weight = .quantized(try! QuantizedMerge.quantize(l.weightOutIn.contiguous(), format: format))
     }
 }

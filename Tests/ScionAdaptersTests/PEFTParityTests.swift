@@ -1,7 +1,9 @@
 // PEFT interop: adapters written by PEFT 0.21.2 (Scripts/fixtures/make_peft_fixtures.py: LoRA, rsLoRA
-// with a regex target, DoRA, IA3, AdaLoRA on the tiny Llama; LoRA, DoRA, IA3 on GPT-2's Conv1D)
+// with a regex target, DoRA, IA3, AdaLoRA, LoRA on embed_tokens + q_proj, LoRA with layers_to_transform
+// on the tiny Llama; LoRA, DoRA, IA3 on GPT-2's Conv1D)
 // load in Scion and reproduce PEFT's logits; merged, too. With SCION_PEFT_EXPORT_DIR set, adapters
-// Scion creates are written there with their logits for Scripts/fixtures/check_scion_adapter_in_peft.py.
+// Scion creates (embedding and layers_to_transform LoRA among them) are written there with their
+// logits for Scripts/fixtures/check_scion_adapter_in_peft.py.
 
 import Foundation
 import Testing
@@ -12,7 +14,7 @@ import ScionTensor
 
 @Suite struct PEFTParityTests {
     static let cases = ["llama_lora", "llama_rslora", "llama_dora", "llama_ia3", "llama_adalora",
-                        "gpt2_lora", "gpt2_dora", "gpt2_ia3"]
+                        "gpt2_lora", "gpt2_dora", "gpt2_ia3", "llama_lora_embedding", "llama_lora_layers"]
 
     @Test(arguments: cases)
     func loadsPEFTAdapterAndMatchesLogits(_ name: String) throws {
@@ -52,6 +54,12 @@ import ScionTensor
             ("scion_gpt2_lora", "gpt2", LoRA.Config(r: 4, loraAlpha: 8, targetModules: .names(["c_attn", "c_fc"]))),
             ("scion_gpt2_dora", "gpt2", LoRA.Config(r: 2, loraAlpha: 4, targetModules: .names(["c_attn"]), useDora: true)),
             ("scion_gpt2_ia3", "gpt2", IA3.makeConfig(r: 0, targetModules: nil)),
+            ("scion_llama_lora_embedding", "llama", LoRA.Config(r: 4, loraAlpha: 8, targetModules: .names(["embed_tokens", "v_proj"]))),
+            ("scion_llama_lora_layers", "llama", { () -> LoRA.Config in
+                var c = LoRA.Config(r: 2, loraAlpha: 4, targetModules: .names(["q_proj", "k_proj", "up_proj"]))
+                c.layersToTransform = .one(0); c.layersPattern = .one("layers"); c.excludeModules = .names(["k_proj"])
+                return c
+            }()),
         ]
         for (name, base, config) in cases {
             let model = try Fixtures.model(base)

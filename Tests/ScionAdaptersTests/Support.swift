@@ -53,11 +53,25 @@ func maxAbsDiff(_ a: Tensor, _ b: [Double]) -> Double {
 /// multiplicative ones), so that the adapter changes the output.
 func randomizeAdapters(_ model: any Module, seed: UInt64 = 11) {
     var g = RandomGenerator(seed: seed)
-    for (_, l) in Injection.linearLayers(of: model) {
-        for e in l.activeAdapter?.entries ?? [] {
+    for key in Injection.adaptedModuleKeys(in: model) {
+        for e in activeAdapterEntries(model, key) {
             guard case .parameter(let k, let p) = e, !p.value.dtype.isInteger else { continue }   // DSEE's support stays
             let noise = Tensor.normal(p.shape, std: 0.2, generator: &g)
             p.value = k.contains("ia3") || k.contains("magnitude") ? p.value + noise * 0.5 + (k.contains("magnitude") ? 0.1 : 0) : noise
         }
     }
+}
+
+/// The active adapter's entries on the Linear or Embedding module at `key`.
+func activeAdapterEntries(_ model: any Module, _ key: String) -> [ModuleEntry] {
+    if let l = Injection.linearLayers(of: model).first(where: { $0.0 == key })?.1 { return l.activeAdapter?.entries ?? [] }
+    if let e = Injection.embeddingLayers(of: model).first(where: { $0.0 == key })?.1 { return e.activeAdapter?.entries ?? [] }
+    return []
+}
+
+/// Whether the active adapter on the module at `key` has a closed-form ΔW.
+func activeAdapterMerges(_ model: any Module, _ key: String) -> Bool {
+    if let l = Injection.linearLayers(of: model).first(where: { $0.0 == key })?.1 { return l.activeAdapter?.deltaWeight(base: l) != nil }
+    if let e = Injection.embeddingLayers(of: model).first(where: { $0.0 == key })?.1 { return e.activeAdapter?.deltaWeight(base: e) != nil }
+    return true
 }

@@ -61,3 +61,96 @@ import Testing
         #expect(bad.status != 0 && bad.err.contains("unknown --method nope"), "stderr: \(bad.err)")
     }
 }
+
+/// `scion finetune --resume`: a run stopped after step 3 (as if killed; `--stop-after`) and resumed to
+/// step 6 ends exactly where an uninterrupted 6-step run ends — adapter weights, every step's loss —
+/// for AdaLoRA with lora_dropout and gradient accumulation (allocator EMAs, budget masks, dropout
+/// masks per micro-batch) and IncreLoRA (ranks grown before and after the kill, optimizer state
+/// resized with them).
+@Suite struct FinetuneResumeCLITests {
+    static func tensors(_ path: String) throws -> [String: [Float]] {
+        // safetensors: u64 header length, JSON header, little-endian float32 data.
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let n = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        let header = try #require(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + n))) as? [String: Any])
+        var out: [String: [Float]] = [:]
+        for (k, v) in header where k != "__metadata__" {
+            let info = try #require(v as? [String: Any]), offsets = try #require(info["data_offsets"] as? [Int])
+            let bytes = data.subdata(in: (8 + n + offsets[0])..<(8 + n + offsets[1]))
+            out[k] = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        return out
+    }
+
+    static func losses(_ run: String) throws -> [Double] {
+        try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").compactMap { line in
+            guard let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], o["kind"] as? String == "train"
+            else { return nil }
+            return o["loss"] as? Double
+        }
+    }
+
+    @Test func killedRunResumesExactly() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("scion-ft-resume-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let data = "  synthetic: {documents: 120, seed: 1, vocabularySize: 300}\n  sequenceLength: 32\n  batchSize: 2\n"
+        try ("model:\n  init: {architecture: llama, hiddenSize: 32, layers: 2, heads: 4, contextLength: 64}\ndata:\n" + data
+             + "steps: 2\noutput: \(dir)/pre\n").write(toFile: dir + "/pre.yaml", atomically: true, encoding: .utf8)
+        try ("model: {from: x}\ndata:\n" + data + "steps: 6\ngradientAccumulation: 2\ncheckpointEvery: 2\n")
+            .write(toFile: dir + "/ft.yaml", atomically: true, encoding: .utf8)
+        let pre = try runScion(["train", "--config", dir + "/pre.yaml", "--json"])
+        #expect(pre.status == 0, "stderr: \(pre.err)")
+        let cases: [(String, [String])] = [
+            ("adalora", ["--dropout", "0.2", "--adapter-set", "total_step=6", "--adapter-set", "tfinal=1"]),
+            ("increlora", ["--adapter-set", "deltaT=2", "--adapter-set", "top_h=2"]),
+        ]
+        for (method, extra) in cases {
+            let base = ["finetune", "--model", dir + "/pre/model", "--method", method, "--r", "2", "--config", dir + "/ft.yaml", "--json"] + extra
+            let straight = try runScion(base + ["--output", "\(dir)/\(method)-straight"])
+            #expect(straight.status == 0, "\(method) stderr: \(straight.err)")
+            let killed = try runScion(base + ["--output", "\(dir)/\(method)-killed", "--stop-after", "3"])
+            #expect(killed.status == 0 && killed.out.contains("\"stopped_at\" : 3"), "\(method) stderr: \(killed.err) out: \(killed.out)")
+            #expect(!FileManager.default.fileExists(atPath: "\(dir)/\(method)-killed/adapter"), "a stopped run writes no adapter")
+            let resumed = try runScion(["finetune", "--resume", "\(dir)/\(method)-killed", "--json"])
+            #expect(resumed.status == 0, "\(method) stderr: \(resumed.err)")
+            let a = try Self.tensors("\(dir)/\(method)-straight/adapter/adapter_model.safetensors")
+            let b = try Self.tensors("\(dir)/\(method)-killed/adapter/adapter_model.safetensors")
+            #expect(Set(a.keys) == Set(b.keys) && !a.isEmpty, "\(method)")
+            var worst: Float = 0
+            for (k, v) in a {
+                guard let w = b[k], w.count == v.count else { Issue.record("\(method) \(k): shapes differ"); continue }
+                for (x, y) in zip(v, w) { worst = max(worst, abs(x - y)) }
+            }
+            #expect(worst <= 1e-6, "\(method): max |Δ| \(worst) between straight and resumed adapters")
+            // The method's schedule state at the end (AdaLoRA's EMAs, IncreLoRA's importance and ranks).
+            let extra = "checkpoints/step-6/extra-\(method).data"
+            #expect(FileManager.default.contents(atPath: "\(dir)/\(method)-straight/" + extra) != nil, "\(method): \(extra)")
+            #expect(FileManager.default.contents(atPath: "\(dir)/\(method)-straight/" + extra)
+                    == FileManager.default.contents(atPath: "\(dir)/\(method)-killed/" + extra), "\(method): schedule state differs")
+            let la = try Self.losses("\(dir)/\(method)-straight"), lb = try Self.losses("\(dir)/\(method)-killed")
+            #expect(la.count == 6 && la == lb, "\(method): losses \(la) vs \(lb)")
+            if method == "increlora" {
+                // Ranks grew (at steps 2, 4 and 6), so the resume carried grown shapes.
+                #expect(a.keys.contains { $0.hasSuffix("lora_E") } && a.filter { $0.key.hasSuffix("lora_E") }.values.contains { $0.count > 2 })
+            }
+        }
+        let bad = try runScion(["finetune", "--model", "m", "--method", "increlora", "--data", "d", "--adapter-set", "delta_t=2"])
+        #expect(bad.status != 0 && bad.err.contains("delta_t: not a field of the increlora config"), "stderr: \(bad.err)")
+        let none = try runScion(["finetune", "--resume", dir + "/pre"])
+        #expect(none.status != 0 && none.err.contains("no fine-tuning run to resume"), "stderr: \(none.err)")
+    }
+
+    @Test func mergeOnAGGUFBaseWantsAGGUFOutput() throws {
+        let r = try runScion(["adapter", "merge", "--model", "base.gguf", "--adapter", "a", "--output", "merged"])
+        #expect(r.status != 0 && r.err.contains("a GGUF base merges into a GGUF file"), "stderr: \(r.err)")
+    }
+
+    @Test func inspectShowsEmbeddingRanks() throws {
+        let r = try runScion(["adapter", "inspect", fixtures.appendingPathComponent("peft/llama_lora_embedding").path, "--json"])
+        #expect(r.status == 0, "stderr: \(r.err)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        #expect((json["ranks"] as? [String: Int])?["model.embed_tokens"] == 4)
+        #expect((json["modules"] as? [String])?.contains("model.embed_tokens") == true)
+    }
+}

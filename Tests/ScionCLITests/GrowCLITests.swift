@@ -80,6 +80,66 @@ import Testing
         #expect(bad.status != 0 && bad.err.contains("profile length == gene n_layer"))
     }
 
+    /// The GPT-2 fixture (vocab_size 100) with a hand-made character-level BPE tokenizer (ids 0…32).
+    func characterModel() throws -> String {
+        let folder = temporaryFolder()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for f in ["config.json", "model.safetensors"] {
+            try FileManager.default.copyItem(atPath: fixtures.appendingPathComponent("models/gpt2/\(f)").path, toPath: folder + "/" + f)
+        }
+        let chars = "abcdefghijklmnopqrstuvwxyzäöüß.,".map(String.init)
+        var vocab: [String: Int] = ["<unk>": 0]
+        for (i, c) in chars.enumerated() { vocab[c] = i + 1 }
+        let tokenizer: [String: Any] = [
+            "version": "1.0", "normalizer": NSNull(), "post_processor": NSNull(), "decoder": NSNull(),
+            "added_tokens": [["id": 0, "content": "<unk>", "special": true, "normalized": false, "lstrip": false, "rstrip": false,
+                              "single_word": false]],
+            "pre_tokenizer": ["type": "Whitespace"],
+            "model": ["type": "BPE", "unk_token": "<unk>", "vocab": vocab, "merges": [] as [Any]],
+        ]
+        try JSONSerialization.data(withJSONObject: tokenizer).write(to: URL(fileURLWithPath: folder + "/tokenizer.json"))
+        let german = ["der hund läuft über die straße und die katze schläft unter dem tisch.",
+                      "wir wollen heute abend ins kino gehen, wenn das wetter schlecht bleibt.",
+                      "die kinder spielen im garten, während die eltern in der küche kochen."]
+        try Array(repeating: german, count: 4).flatMap { $0 }.joined(separator: "\n")
+            .write(toFile: folder + "/de.txt", atomically: true, encoding: .utf8)
+        return folder
+    }
+
+    @Test func vocabMergesWithCW2VAndOFA() throws {
+        let model = try characterModel()
+        let a = temporaryFolder(), b = temporaryFolder()
+        defer { for f in [model, a, b] { try? FileManager.default.removeItem(atPath: f) } }
+        let r = try runScion(["grow", "vocab", "--model", model, "--output", a, "--train-merges", model + "/de.txt",
+                              "--new-tokens", "12", "--init", "cw2v", "--cw2v-steps", "5", "--json"])
+        #expect(r.status == 0, "\(r.err)")
+        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: a + "/config.json"))) as? [String: Any])
+        #expect(config["vocab_size"] as? Int == 112)
+        let tok = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: a + "/tokenizer.json"))) as? [String: Any])
+        let m = try #require(tok["model"] as? [String: Any])
+        let vocab = try #require(m["vocab"] as? [String: Int])
+        #expect(vocab["a"] == 1 && vocab["ß"] == 30 && vocab.count == 33 + 12)
+        #expect(Set(vocab.values.filter { $0 >= 33 }) == Set(100..<112))
+        #expect((m["merges"] as? [Any])?.count == 12)
+        let lineage = try String(contentsOfFile: a + "/scion_lineage.json", encoding: .utf8)
+        #expect(lineage.contains("cw2v"))
+        let o = try runScion(["grow", "vocab", "--model", model, "--output", b, "--train-merges", model + "/de.txt",
+                              "--new-tokens", "12", "--init", "ofa", "--ofa-rank", "8"])
+        #expect(o.status == 0, "\(o.err)")
+        #expect(o.out.contains("wrote"))
+
+        let noCorpus = try runScion(["grow", "vocab", "--model", model, "--output", b + "-x", "--tokens", "ab,cd", "--init", "cw2v"])
+        #expect(noCorpus.status != 0 && noCorpus.err.contains("--init cw2v needs text"))
+        let noCount = try runScion(["grow", "vocab", "--model", model, "--output", b + "-x", "--train-merges", model + "/de.txt"])
+        #expect(noCount.status != 0 && noCount.err.contains("--new-tokens"))
+        let badInit = try runScion(["grow", "vocab", "--model", model, "--output", b + "-x", "--tokens", "ab", "--init", "zero"])
+        #expect(badInit.status != 0 && badInit.err.contains("--init must be"))
+        let badRank = try runScion(["grow", "vocab", "--model", model, "--output", b + "-x", "--tokens", "ab", "--init", "ofa",
+                                    "--ofa-rank", "99"])
+        #expect(badRank.status != 0 && badRank.err.contains("1 <= OFA rank <= min(V, C)"))
+        #expect(!FileManager.default.fileExists(atPath: b + "-x"))
+    }
+
     /// A 3-layer GPT-2 teacher trained two steps on the synthetic corpus (its tokenizer encodes any
     /// text), and a text file of blank-line-separated documents.
     static func teacherAndData(_ dir: String) throws -> (teacher: String, data: String) {

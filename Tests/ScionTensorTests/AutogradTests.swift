@@ -116,6 +116,28 @@ struct AutogradTests {
         let y = withoutGradients { Tensor.checkpointed([x]) { $0[0] * 2 } }
         #expect(!y.requiresGradient)
     }
+
+    /// Gradients are keyed by node identity; a leaf freed after backward must not lend its identity
+    /// (a reused address) to a new leaf that then sees the old gradient.
+    @Test func gradientsNeverMatchANewTensorAfterTheOldOneIsGone() {
+        var grads = Gradients()
+        do {
+            let x = Tensor(doubles: [1, 2, 3], shape: [3]).requiringGradient()
+            grads = (x * 2).sum().backward()
+            #expect(grads[x] != nil)
+        }
+        var stored = Gradients()
+        do {
+            let y = Tensor(doubles: [4], shape: [1]).requiringGradient()
+            stored[y] = Tensor(doubles: [1], shape: [1])
+        }
+        for _ in 0..<2_000 {
+            let fresh = Tensor(doubles: [0, 0, 0], shape: [3]).requiringGradient()
+            #expect(grads[fresh] == nil)
+            #expect(stored[fresh] == nil)
+        }
+        #expect(grads.count == 1 && stored.count == 1)
+    }
 }
 
 private func _cos(_ x: Double) -> Double { x.isFinite ? Foundation.cos(x) : .nan }
