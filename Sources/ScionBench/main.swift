@@ -7,6 +7,7 @@
 //   tokenizers encode MB/s of each tokenizer family vs HF `tokenizers` (TokenizerBench.swift)
 //   train      GPT-2 124M training step vs PyTorch (default and fused AdamW) (TrainBench.swift)
 //   safetensors load time of a ~500 MB file: mmap, page touch, full read vs read() and Python (SafetensorsBench.swift)
+//   adapters   every adapter method and full fine-tuning on SmolLM2-135M vs PEFT LoRA (AdapterBench.swift)
 // Usage: swift run -c release scion-bench [gemm|attention|kernels|decode|train|tokenizers|safetensors|all]
 //            [--threads N] [--runs N] [--python PATH] [--text FILE]
 
@@ -204,6 +205,7 @@ case "kernels": benchKernels()
 case "decode": benchDecode()
 case "train": benchTrain()
 case "inference": benchInference()
+case "adapters": benchAdapters()
 case "tokenizers": benchTokenizers()
 case "safetensors": benchSafetensors()
 case "all": benchGEMM(); benchAttention(); benchKernels(); benchTokenizers(); benchSafetensors()
