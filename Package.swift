@@ -47,7 +47,7 @@ let package = Package(
         // Benchmarks: never run by `swift test`; `swift run -c release scion-bench`.
         .executableTarget(name: "ScionBench",
                           dependencies: ["ScionTensor", "ScionCheckpoint", "ScionTokenizers", "ScionNN", "ScionModels",
-                                         "ScionOptim", "ScionData", "ScionTraining", "ScionGrowth"]),
+                                         "ScionOptim", "ScionData", "ScionTraining", "ScionGrowth", "ScionAdapters"]),
         .testTarget(name: "ScionTensorTests", dependencies: ["ScionTensor", "ScionTestSupport"]),
         .testTarget(name: "ScionCheckpointTests", dependencies: ["ScionCheckpoint", "ScionTestSupport"]),
         .testTarget(name: "ScionTokenizersTests", dependencies: ["ScionTokenizers"]),

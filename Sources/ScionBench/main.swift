@@ -8,7 +8,10 @@
 //   train      GPT-2 124M training step vs PyTorch (default and fused AdamW) (TrainBench.swift)
 //   safetensors load time of a ~500 MB file: mmap, page touch, full read vs read() and Python (SafetensorsBench.swift)
 //   learngene  gene-initialized vs random-init models of 4/6/8 layers on English text (LearngeneBench.swift)
-// Usage: swift run -c release scion-bench [gemm|attention|kernels|decode|train|tokenizers|safetensors|learngene|all]
+//   growth     G_stack and bert2BERT FPI/AKI growth vs from scratch, FLOPs to a loss (GrowthBench.swift)
+//   vocab      vocabulary-growth initialisers on new-language text (VocabBench.swift)
+//   adapters   every adapter method and full fine-tuning on SmolLM2-135M vs PEFT LoRA (AdapterBench.swift)
+// Usage: swift run -c release scion-bench [gemm|attention|kernels|decode|train|tokenizers|safetensors|learngene|growth|vocab|adapters|all]
 //            [--threads N] [--runs N] [--python PATH] [--text FILE]
 
 import Foundation
@@ -205,6 +208,7 @@ case "kernels": benchKernels()
 case "decode": benchDecode()
 case "train": benchTrain()
 case "inference": benchInference()
+case "adapters": benchAdapters()
 case "tokenizers": benchTokenizers()
 case "safetensors": benchSafetensors()
 case "vocab": benchVocab()
