@@ -88,8 +88,12 @@ func vjp(_ node: GradNode, _ g: Tensor) -> [Tensor?] {
         // gradient as (gᵀ·x)ᵀ: the same GEMM with other transpose flags, whose result has W's own
         // row-major layout, so accumulating it with other gradients of W (the embedding's, 154 MB for
         // GPT-2) reads memory in order instead of across a transpose.
-        let ga = isTransposedMatrix(a) ? b.matmul(g.matrixTransposed).matrixTransposed : g.matmul(b.matrixTransposed)
-        let gb = isTransposedMatrix(b) ? g.matrixTransposed.matmul(a).matrixTransposed : a.matrixTransposed.matmul(g)
+        // An operand that needs no gradient (a frozen base weight under LoRA, the input of the first
+        // layer) gets none: its GEMM is a third of the matmul's backward work.
+        let ga = node.parents[0] == nil ? nil
+            : isTransposedMatrix(a) ? b.matmul(g.matrixTransposed).matrixTransposed : g.matmul(b.matrixTransposed)
+        let gb = node.parents[1] == nil ? nil
+            : isTransposedMatrix(b) ? g.matrixTransposed.matmul(a).matrixTransposed : a.matrixTransposed.matmul(g)
         return [ga, gb]
     case .gather(let axis):
         return [Tensor.zeros(shapes[0], dtype: g.dtype).scatterAdding(axis: axis, index: s[0], source: g), nil]
