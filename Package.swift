@@ -25,10 +25,13 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
-        .target(name: "ScionTensor"),
+        // C only for kernels Swift cannot make fast (AVX-512 needs per-function target attributes);
+        // each file says why.
+        .target(name: "CScionKernels"),
+        .target(name: "ScionTensor", dependencies: ["CScionKernels"]),
         .target(name: "ScionCheckpoint", dependencies: ["ScionTensor"]),
         .target(name: "ScionTokenizers"),
-        .target(name: "ScionNN", dependencies: ["ScionTensor"]),
+        .target(name: "ScionNN", dependencies: ["ScionTensor", "CScionKernels"]),
         .target(name: "ScionModels", dependencies: ["ScionNN", "ScionCheckpoint", "ScionTokenizers"]),
         .target(name: "ScionData", dependencies: ["ScionTokenizers", "ScionTensor"]),
         .target(name: "ScionOptim", dependencies: ["ScionNN"]),

@@ -11,6 +11,7 @@
 // the float kernel (BENCHMARKS.md, Inference), with the same greedy tokens.
 
 import Foundation
+import CScionKernels
 import ScionTensor
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
@@ -138,6 +139,13 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Whether one-row inputs (decoding) use the int16 `pmaddwd` kernel on x86-64 (default) rather than the
     /// float kernel; a switch for benchmarks and accuracy comparisons, set before concurrent use.
     nonisolated(unsafe) public static var usesIntegerKernel = true
+
+    /// Whether the integer kernel runs its AVX-512 form (CScionKernels) where the CPU has AVX-512 BW;
+    /// false keeps the portable SSE2 form (same exact int32 block sums). For benchmarks and tests.
+    nonisolated(unsafe) public static var usesWideKernel = true
+
+    /// True when this CPU runs the AVX-512 integer kernel.
+    public static let wideKernelAvailable: Bool = scion_quant_avx512_available() != 0
 
     /// x [N, columns] × Wᵀ → [N, rows] without dequantizing the whole matrix.
     ///
@@ -311,6 +319,24 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 let scales = UnsafeSendablePointer(UnsafeMutablePointer(mutating: sc.baseAddress!))
                 let blockSums = UnsafeSendablePointer(UnsafeMutablePointer(mutating: sm.baseAddress!))
                 let xs = UnsafeSendableRawPointer(UnsafeRawPointer(xq.pointer))
+                if Self.usesWideKernel && Self.wideKernelAvailable {
+                    let code: Int32 = switch format { case .q8_0: 0; case .q4_0: 1; case .q4_1: 2 }
+                    let base = UnsafeSendableRawPointer(UnsafeRawPointer(storage.pointer + byteOffset))
+                    let (rowBytes, blocks) = (self.rowBytes, Int32(self.columns / 32))
+                    // x in the order the kernel widens the weights (int16 [blocks, 32]).
+                    let permuted = Storage(byteCount: columns * 2)
+                    scion_quant_permute_x(code, xq.pointer.assumingMemoryBound(to: Int16.self), blocks,
+                                          permuted.pointer.assumingMemoryBound(to: Int16.self))
+                    let px = UnsafeSendableRawPointer(UnsafeRawPointer(permuted.pointer))
+                    Self.parallelRows(rows) { range in
+                        scion_quant_rows_avx512(code, base.pointer.assumingMemoryBound(to: UInt8.self), rowBytes, blocks,
+                                                px.pointer.assumingMemoryBound(to: Int16.self), scales.pointer,
+                                                blockSums.pointer, o.pointer + range.lowerBound,
+                                                Int32(range.lowerBound), Int32(range.upperBound))
+                    }
+                    withExtendedLifetime(permuted) {}
+                    return
+                }
                 switch format {
                 case .q8_0: integerRows(Q8_0Kernel.self, x: xs, scales: scales, sums: blockSums, out: o)
                 case .q4_0: integerRows(Q4_0Kernel.self, x: xs, scales: scales, sums: blockSums, out: o)
@@ -383,7 +409,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         if chunks <= 1 { body(0..<count); return }
         withoutActuallyEscaping(body) { body in
             let box = UnsafeSendableClosure(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            parallelPerform(chunks) { c in
                 box.body(count * c / chunks..<count * (c + 1) / chunks)
             }
         }

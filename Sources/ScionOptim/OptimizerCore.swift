@@ -74,7 +74,7 @@ final class RecycledMemory: @unchecked Sendable {
     deinit { recycler.give(pointer) }
 }
 
-/// Carries pointers and closures into `concurrentPerform`; chunks write disjoint ranges.
+/// Carries pointers and closures into `parallelPerform`; chunks write disjoint ranges.
 struct SendableBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
@@ -89,7 +89,7 @@ func forEachChunk(_ count: Int, grain: Int = 1 << 15, _ body: (Range<Int>) -> Vo
     if chunks == 1 { body(0..<count); return }
     withoutActuallyEscaping(body) { body in
         let box = SendableBox(body)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        parallelPerform(chunks) { c in
             box.value(count * c / chunks ..< count * (c + 1) / chunks)
         }
     }

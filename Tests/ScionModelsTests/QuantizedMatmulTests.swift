@@ -6,6 +6,7 @@ import Testing
 import ScionCheckpoint
 import ScionNN
 import ScionTensor
+import ScionTestSupport
 
 @Suite struct QuantizedMatmulTests {
     static func matrix(_ format: QuantizationFormat, rows: Int, columns: Int, seed: UInt64) throws -> QuantizedMatrix {
@@ -59,6 +60,32 @@ import ScionTensor
         let one = q.matmulTransposed(x).floats()
         ComputeSettings.threadCount = 2
         #expect(q.matmulTransposed(x).floats() == one)
+    }
+
+    /// The AVX-512 form of the one-row integer kernel (CScionKernels) against the SSE2 form: the same
+    /// exact int32 block sums, so only the float accumulation order differs. Odd row counts exercise
+    /// the single-row tail; 1, 2 and 3 threads give the same bits (each row is one thread's, in order).
+    @Test(.enabled(if: QuantizedMatrix.wideKernelAvailable), arguments: QuantizationFormat.allCases)
+    func wideIntegerKernelMatchesPortableOne(format: QuantizationFormat) throws {
+        for (rows, columns) in [(37, 96), (130, 576), (1, 32)] {
+            let q = try Self.matrix(format, rows: rows, columns: columns, seed: UInt64(rows + columns))
+            var g = RandomGenerator(seed: 3)
+            let x = Tensor.normal([1, columns], generator: &g)
+            let saved = QuantizedMatrix.usesWideKernel
+            defer { QuantizedMatrix.usesWideKernel = saved }
+            QuantizedMatrix.usesWideKernel = false
+            let portable = q.matmulTransposed(x).floats()
+            QuantizedMatrix.usesWideKernel = true
+            let wide = [1, 2, 3].map { t in withThreadCount(t) { q.matmulTransposed(x).floats() } }
+            #expect(wide[1] == wide[0] && wide[2] == wide[0], "\(format) [\(rows), \(columns)]: thread count changed the bits")
+            let (xs, wd) = (x.floats(), q.dequantized().floats())
+            for r in 0..<rows {
+                // Float rounding of the per-block products summed in another order.
+                let scale = (0..<columns).reduce(Float(0)) { $0 + abs(wd[r * columns + $1] * xs[$1]) }
+                let d = abs(wide[0][r] - portable[r])
+                #expect(d <= 1e-5 * scale + 1e-6, "\(format) [\(rows), \(columns)] row \(r): |Δ| \(d)")
+            }
+        }
     }
 
     @Test func rowPermutationStaysQuantizedAndExact() throws {

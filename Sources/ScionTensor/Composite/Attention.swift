@@ -77,11 +77,12 @@ extension Tensor {
 extension FusedKernels {
     static let attentionBlock = 64
 
-    /// Splits (batch, KV head) work over Scion's threads with single-threaded GEMMs inside; with fewer
-    /// work items than threads, runs them in order and lets BLAS use its threads instead.
+    /// Splits (batch, KV head) work over Scion's threads with single-threaded GEMMs inside (a GEMM
+    /// inside a parallel loop does not split again); with fewer work items than threads, runs them in
+    /// order and lets each GEMM split over the threads instead.
     static func attentionParallel(_ count: Int, _ body: (Range<Int>) -> Void) {
         if count >= ComputeSettings.threadCount && ComputeSettings.threadCount > 1 {
-            BLAS.shared.withSingleThreadedBLAS { parallelFor(count, body) }
+            parallelFor(count, body)
         } else {
             body(0..<count)
         }

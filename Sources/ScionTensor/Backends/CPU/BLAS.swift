@@ -97,7 +97,8 @@ public final class BLAS: @unchecked Sendable {
             FileHandle.standardError.write(Data(
                 "scion: no BLAS library found; using the slow portable GEMM. Install OpenBLAS (Debian: apt-get install libopenblas0-pthread) for the fast path.\n".utf8))
         }
-        setThreadsFn?(Int32(ProcessInfo.processInfo.activeProcessorCount))
+        // Scion splits GEMMs over its own threads (see `GEMM`); OpenBLAS itself stays single-threaded.
+        setThreadsFn?(Int32(ComputeSettings.gemmThreading == .blas ? ProcessInfo.processInfo.activeProcessorCount : 1))
         #endif
     }
 
@@ -122,24 +123,8 @@ public final class BLAS: @unchecked Sendable {
         #endif
     }
 
-    /// Sets the BLAS thread count (OpenBLAS).
+    /// Sets OpenBLAS's thread count.
     func setThreads(_ n: Int) { setThreadsFn?(Int32(n)) }
-
-    private let singleThreadLock = NSLock()
-
-    /// Runs `body` with BLAS limited to one thread, for kernels that call GEMM from several of their own
-    /// threads at once (per-head attention): OpenBLAS's pool serializes concurrent multi-threaded calls,
-    /// which measured 2× slower on 2 threads than on 1.
-    func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
-        guard setThreadsFn != nil else { return try body() }
-        singleThreadLock.lock()
-        setThreads(1)
-        defer {
-            setThreads(ComputeSettings.threadCount)
-            singleThreadLock.unlock()
-        }
-        return try body()
-    }
 
     /// Looks up a LAPACK routine by its Fortran symbol name (e.g. "sgesdd_").
     func lapack<T>(_ name: String, as: T.Type) -> T? {
@@ -172,11 +157,63 @@ public enum CPUInfo {
 }
 
 /// GEMM on raw row-major matrices: C = alpha·op(A)·op(B) + beta·C.
+///
+/// With OpenBLAS, Scion threads GEMM itself: OpenBLAS runs single-threaded, and a product big enough
+/// to share is cut into one block of C per thread (column strips, or row strips when C is narrow),
+/// each a single-threaded call on its own worker. Measured here (scion-bench gemm, 2 threads):
+/// OpenBLAS's own threading ran the prefill's 128×3072×768 MLP projection at 84 GFLOPS, *slower* than
+/// one thread (124), and its idle workers spin in `sched_yield` between calls, taking CPU from Scion's
+/// element-wise kernels (~10% of a training step's samples). Every element of C is still one
+/// single-threaded dot product over all of K, so the values do not depend on the thread count.
 enum GEMM {
+    /// Smallest product (M·N·K multiply-adds) worth splitting across threads.
+    static let parallelThreshold = 1 << 18
+
     @inline(__always)
     static func run<T: TensorFloat>(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
                                     a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
                                     beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        #if !canImport(Accelerate)
+        let threads = ComputeSettings.threadCount
+        if threads > 1 && m * n * max(k, 1) >= parallelThreshold && BLAS.shared.kind == .openBLAS
+            && !ParallelRegion.isInside && ComputeSettings.gemmThreading == .scion {
+            // Column strips (multiples of 16 columns) when C is wide enough; each worker then packs
+            // only its own part of B (usually the weight), and all of A (usually the smaller operand).
+            let stripsN = min(threads, n / 64), stripsM = min(threads, m / 32)
+            let box = UnsafeSendableBox((a, b, c))
+            if stripsN >= 2 {
+                let blocks = (n + 15) / 16
+                parallelPerform(stripsN) { s in
+                    let (a, b, c) = box.value
+                    let lo = min(n, blocks * s / stripsN * 16), hi = min(n, blocks * (s + 1) / stripsN * 16)
+                    guard hi > lo else { return }
+                    runSingle(transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: a, lda: lda,
+                              b: transB ? b + lo * ldb : b + lo, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
+                }
+                return
+            }
+            if stripsM >= 2 {
+                parallelPerform(stripsM) { s in
+                    let (a, b, c) = box.value
+                    let lo = m * s / stripsM, hi = m * (s + 1) / stripsM
+                    runSingle(transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha,
+                              a: transA ? a + lo : a + lo * lda, lda: lda, b: b, ldb: ldb, beta: beta,
+                              c: c + lo * ldc, ldc: ldc)
+                }
+                return
+            }
+        }
+        #endif
+        runSingle(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                  b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// One BLAS call (single-threaded under OpenBLAS) or the portable GEMM.
+    @inline(__always)
+    static func runSingle<T: TensorFloat>(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T,
+                                          a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                                          beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
         if m == 0 || n == 0 { return }
         let ta: Int32 = transA ? 112 : 111, tb: Int32 = transB ? 112 : 111
         #if canImport(Accelerate)
