@@ -5,7 +5,8 @@
 //      128-176), 1 and 2 threads; peak tensor memory (MemoryStats) and max RSS of each process.
 //   2. SmolLM2-135M (SCION_SMOLLM2_GGUF, Q4_1 with a Q8_0 embedding) and a Q8_0 re-quantization of it
 //      (written to /tmp with GGUFWriter) decoding through `Generator`, vs llama.cpp through
-//      llama-cpp-python on the same files (Scripts/bench/llamacpp_decode.py) when it is installed.
+//      llama-cpp-python on the same files (Scripts/bench/llamacpp_decode.py) when it is installed, else
+//      llama.cpp's llama-bench (SCION_LLAMA_BENCH or PATH; Scripts/bench/llamacpp-build.sh builds it).
 // Rounds alternate Scion and the reference so machine noise hits both alike; medians throughout.
 // SCION_INFERENCE_PARTS=gpt2,smollm2 picks the parts (default both).
 
@@ -205,6 +206,7 @@ func writeQ8Variant(of source: GGUFFile, to path: String) throws {
                     floatKernel.append((fullF - firstF) / Double(newTokens))
                     QuantizedMatrix.usesIntegerKernel = true
                 }
+                var failure: String? = nil
                 if let r = runPython(python, [script, "--model", path, "--threads", "\(t)", "--runs", "\(runs)",
                                               "--new", "\(newTokens)", "--ids", prompt.map(String.init).joined(separator: ",")]) {
                     if r.status == 0, let j = r.json, let s = j["decode_s_per_token"] as? Double {
@@ -212,9 +214,20 @@ func writeQ8Variant(of source: GGUFFile, to path: String) throws {
                             notes.append("\(label): llama.cpp's first 16 greedy tokens: \(g.map(String.init).joined(separator: ","))")
                         }
                         llama.append(s); llamaRSS = max(llamaRSS, j["max_rss_mb"] as? Double ?? 0)
-                    } else if !notes.contains(where: { $0.hasPrefix("llama.cpp reference") }) {
-                        notes.append("llama.cpp reference did not run: \(tail(r.stderr + r.stdout, lines: 3))")
+                    } else {
+                        failure = tail(r.stderr + r.stdout, lines: 3)
                     }
+                }
+                // Without llama-cpp-python: llama.cpp's own llama-bench on the same file (tg N at depth T).
+                if failure != nil, let bench = llamaBenchExecutable(),
+                   let seconds = runLlamaBench(bench, model: path, threads: t, runs: runs, newTokens: newTokens, depth: prompt.count) {
+                    llama += seconds
+                    failure = nil
+                    let note = "llama.cpp: \(bench) -p 0 -n \(newTokens) -d \(prompt.count) (decode at context \(prompt.count)-\(prompt.count + newTokens), its own timing; max RSS not measured)"
+                    if !notes.contains(note) { notes.append(note) }
+                }
+                if let failure, !notes.contains(where: { $0.hasPrefix("llama.cpp reference") }) {
+                    notes.append("llama.cpp reference did not run (llama-cpp-python failed, no llama-bench: set SCION_LLAMA_BENCH): \(failure)")
                 }
             }
             let peak = Double(MemoryStats.peakBytes - base) / 1e6
@@ -224,10 +237,30 @@ func writeQ8Variant(of source: GGUFFile, to path: String) throws {
                              peak, maxRSSMegabytes()))
             } else {
                 let l = medianOf(llama)
-                print(String(format: "| %@ | %d | %.2f | %.1f | %.2f | %.1f | %.2f× | %.1f | %.0f | %.0f |", label, t, s * 1000, 1 / s,
-                             f * 1000, 1 / l, l / s, peak, maxRSSMegabytes(), llamaRSS))
+                print(String(format: "| %@ | %d | %.2f | %.1f | %.2f | %.1f | %.2f× | %.1f | %.0f | %@ |", label, t, s * 1000, 1 / s,
+                             f * 1000, 1 / l, l / s, peak, maxRSSMegabytes(), llamaRSS > 0 ? String(format: "%.0f", llamaRSS) : "—"))
             }
         }
     }
     for n in notes { print("note: \(n)") }
+}
+
+/// llama.cpp's llama-bench: SCION_LLAMA_BENCH, else `llama-bench` on PATH (Scripts/bench/llamacpp-build.sh builds one).
+func llamaBenchExecutable() -> String? {
+    if let p = ProcessInfo.processInfo.environment["SCION_LLAMA_BENCH"], FileManager.default.isExecutableFile(atPath: p) { return p }
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+        let p = "\(dir)/llama-bench"
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return nil
+}
+
+/// Seconds per generated token of each llama-bench repetition (`-o json`, samples_ts), or nil.
+func runLlamaBench(_ executable: String, model: String, threads: Int, runs: Int, newTokens: Int, depth: Int) -> [Double]? {
+    guard let r = runPython(executable, ["-m", model, "-p", "0", "-n", "\(newTokens)", "-d", "\(depth)", "-t", "\(threads)",
+                                         "-r", "\(runs)", "-o", "json"]), r.status == 0,
+          let data = r.stdout.data(using: .utf8),
+          let rows = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]],
+          let samples = rows.first?["samples_ts"] as? [Double], !samples.isEmpty else { return nil }
+    return samples.filter { $0 > 0 }.map { 1 / $0 }
 }

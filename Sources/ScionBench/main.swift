@@ -90,6 +90,23 @@ func directSgemm() -> SGemm? {
     return unsafeBitCast(s, to: SGemm.self)
 }
 
+/// Extra GEMM shapes from SCION_GEMM_SHAPES, e.g. "128x768x2304,256x768x50257t" (M×K×N; a trailing
+/// "t" stores B transposed, "T" stores A transposed), to measure the shapes of a given workload.
+func gemmShapesFromEnvironment() -> [(String, Int, Int, Int, Bool, Bool)] {
+    let spec = ProcessInfo.processInfo.environment["SCION_GEMM_SHAPES"] ?? ""
+    return spec.split(separator: ",").compactMap { item in
+        var text = String(item)
+        var (ta, tb) = (false, false)
+        while let last = text.last, last == "t" || last == "T" {
+            if last == "t" { tb = true } else { ta = true }
+            text.removeLast()
+        }
+        let d = text.split(separator: "x").compactMap { Int($0) }
+        guard d.count == 3 else { return nil }
+        return ("\(d[0])×\(d[1])×\(d[2])\(ta ? " Aᵀ" : "")\(tb ? " Bᵀ" : "")", d[0], d[1], d[2], ta, tb)
+    }
+}
+
 @MainActor func benchGEMM() {
     header("GEMM: Tensor.matmul vs cblas_sgemm called directly (median of \(runs))")
     print("BLAS: \(BLAS.shared.kind.rawValue), kernel \(BLAS.shared.coreName ?? "n/a")")
@@ -102,7 +119,7 @@ func directSgemm() -> SGemm? {
         ("bwd dX 512×3072×768 (g·Wᵀ)", 512, 3072, 768, false, true),
         ("bwd dW 768×512×3072 (xᵀ·g)", 768, 512, 3072, true, false),
         ("bwd dX 512×50257×768 (g·Wᵀ)", 512, 50257, 768, false, true),
-    ]
+    ] + gemmShapesFromEnvironment()
     print("| shape | threads | Scion GFLOPS | cblas GFLOPS | ratio |")
     print("|---|---|---|---|---|")
     for t in threadList {

@@ -16,6 +16,7 @@ struct ChatCommand: ParsableCommand {
     @Option(help: "An optional system message.") var system: String?
     @Option(name: .customLong("max-tokens"), help: "The most tokens per reply.") var maxTokens = 256
     @OptionGroup var sampling: SamplingArguments
+    @OptionGroup var threading: ThreadArguments
     @Flag(help: "One JSON object per reply (role, content, token_ids, finish_reason).") var json = false
 
     struct Reply: Encodable {
@@ -31,6 +32,7 @@ struct ChatCommand: ParsableCommand {
     }
 
     func run() throws {
+        threading.apply()
         let (loaded, tokenizer) = try InferenceSupport.loadLanguageModel(path: model)
         try AdapterLoading.attach(adapter, to: loaded)
         guard let template = loaded.chatTemplate else { throw CLIError("\(model) has no chat template") }

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import ScionNN
 import ScionTensor
 
 enum ScionVersionInfo { static let string = ScionVersion.string }
@@ -18,6 +19,10 @@ struct DoctorReport: Codable {
     var blasConfiguration: String?
     var lapackAvailable: Bool
     var threads: Int
+    /// Who splits GEMMs over the threads ("scion" or "blas", SCION_GEMM_THREADING).
+    var gemmThreading: String
+    /// The one-row quantized matmul kernel decoding uses ("AVX-512" or "SSE2" on x86-64).
+    var quantizedDecodeKernel: String
     var cpuModel: String?
     var cpuFeatures: [String]
     var gemmGFLOPS: Double?
@@ -43,6 +48,8 @@ struct DoctorReport: Codable {
             version: ScionVersion.string, blasBackend: blas.kind.rawValue, blasLibrary: blas.libraryPath,
             blasKernel: blas.coreName, coreTypeChosenByScion: blas.chosenCoreType, coreTypeSetByUser: blas.coreTypeFromUser,
             blasConfiguration: blas.configuration, lapackAvailable: blas.hasLAPACK, threads: ComputeSettings.threadCount,
+            gemmThreading: ComputeSettings.gemmThreading.rawValue,
+            quantizedDecodeKernel: QuantizedMatrix.wideKernelAvailable ? "AVX-512" : "portable (SSE2 on x86-64)",
             cpuModel: CPUInfo.modelName, cpuFeatures: interesting.filter { CPUInfo.flags.contains($0) }, gemmGFLOPS: gflops)
     }
 }
@@ -71,7 +78,8 @@ struct DoctorCommand: ParsableCommand {
         }
         if let c = r.blasConfiguration { print("BLAS config:    \(c)") }
         print("LAPACK:         \(r.lapackAvailable ? "available" : "not found (portable fallbacks in use)")")
-        print("Threads:        \(r.threads)")
+        print("Threads:        \(r.threads) (GEMMs split by \(r.gemmThreading == "scion" ? "Scion; OpenBLAS single-threaded per worker" : "BLAS's own threads"))")
+        print("Q8/Q4 decode:   \(r.quantizedDecodeKernel) kernel")
         print("CPU:            \(r.cpuModel ?? "unknown")")
         print("CPU features:   \(r.cpuFeatures.joined(separator: " "))")
         if let g = r.gemmGFLOPS { print(String(format: "GEMM 512×768×768: %.1f GFLOPS", g)) }

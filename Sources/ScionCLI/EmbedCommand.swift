@@ -19,7 +19,10 @@ struct EmbedCommand: ParsableCommand {
         if (text == nil) == (file == nil) { throw ValidationError("give exactly one of --text or --file") }
     }
 
+    @OptionGroup var threading: ThreadArguments
+
     func run() throws {
+        threading.apply()
         let inputs = try text.map { [$0] } ?? InferenceSupport.lines(ofFile: file ?? "")
         let embedder = try SentenceEmbedder.load(path: model)
         try AdapterLoading.attach(adapter, to: embedder.model)

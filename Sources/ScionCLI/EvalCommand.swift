@@ -34,7 +34,10 @@ struct PerplexityCommand: ParsableCommand {
         if let context, let stride, stride > context { throw ValidationError("--stride must not exceed --context") }
     }
 
+    @OptionGroup var threading: ThreadArguments
+
     func run() throws {
+        threading.apply()
         guard FileManager.default.isReadableFile(atPath: file) else { throw CLIError("cannot read --file \(file)") }
         let (loaded, tokenizer) = try InferenceSupport.loadLanguageModel(path: model)
         try AdapterLoading.attach(adapter, to: loaded)

@@ -15,6 +15,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "The prompt text.") var prompt: String
     @Option(name: .customLong("max-tokens"), help: "The most tokens to generate.") var maxTokens = 128
     @OptionGroup var sampling: SamplingArguments
+    @OptionGroup var threading: ThreadArguments
     @Option(name: .customLong("stop"), help: "Stop when this text appears (repeatable; not included in the output).")
     var stop: [String] = []
     @Flag(help: "Wrap the prompt as a user message in the model's chat template.") var chat = false
@@ -41,6 +42,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
+        threading.apply()
         let (loaded, tokenizer) = try InferenceSupport.loadLanguageModel(path: model)
         try AdapterLoading.attach(adapter, to: loaded)
         var text = prompt

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Foundation
 import ScionModels
+import ScionTensor
 import ScionTokenizers
 
 /// `--temperature --top-k --top-p --min-p --repetition-penalty --seed`, mapped onto `SamplingOptions`.
@@ -26,6 +27,18 @@ struct SamplingArguments: ParsableArguments {
     func validate() throws {
         do { try options.validate() } catch let e as GenerationError { throw ValidationError("\(e)") }
     }
+}
+
+/// `--threads N`: the threads Scion's kernels and GEMMs use (default: all cores).
+struct ThreadArguments: ParsableArguments {
+    @Option(help: "Threads for kernels and matrix products (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    /// Sets ``ComputeSettings/threadCount`` when `--threads` was given.
+    func apply() { if let threads { ComputeSettings.threadCount = threads } }
 }
 
 /// Loading and I/O helpers for the inference commands.

@@ -1,6 +1,7 @@
 // The worker threads behind every parallel loop in Scion (element-wise kernels, GEMM strips, quantized
-// decode rows, the optimizer). Workers stay awake, spinning, for a short while after each job, so the
-// next job starts without a kernel round trip; then they sleep on a condition variable.
+// decode rows, the optimizer). Workers keep polling for ~200 µs after each job (a few spins, then
+// sched_yield, so an oversubscribed machine still makes progress), so the next job starts without a
+// kernel round trip; then they sleep on a condition variable.
 //
 // Why not DispatchQueue.concurrentPerform (what Scion used before): decoding SmolLM2-135M runs ~210
 // parallel matrix products per token, each a few tens of microseconds; with GCD every one of them woke a
@@ -38,8 +39,8 @@ public func parallelPerform(_ iterations: Int, _ body: (Int) -> Void) {
 final class WorkerPool: @unchecked Sendable {
     static let shared = WorkerPool()
 
-    /// Spin iterations (each a load and a pause, ~10-40 ns) before an idle worker goes to sleep.
-    static let spinLimit = 4096
+    /// How long an idle worker keeps polling for the next job before it sleeps (nanoseconds).
+    static let spinNanoseconds: UInt64 = 200_000
 
     /// Bumped once per job; workers wait for it to change.
     private let generation = Atomic<Int>(0)
@@ -84,7 +85,8 @@ final class WorkerPool: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
             }
             ParallelRegion.enter { takeChunks(body, count) }
-            while acknowledged.load(ordering: .acquiring) < workerCount { spinPause() }
+            var spins = 0
+            while acknowledged.load(ordering: .acquiring) < workerCount { backOff(&spins) }
             job = nil
         }
         return true
@@ -116,11 +118,12 @@ final class WorkerPool: @unchecked Sendable {
         var seen = start
         while true {
             var spins = 0
+            let idleSince = DispatchTime.now().uptimeNanoseconds
             var current = generation.load(ordering: .sequentiallyConsistent)
-            while current == seen && spins < Self.spinLimit {
-                spinPause()
-                spins += 1
+            while current == seen {
+                backOff(&spins)
                 current = generation.load(ordering: .sequentiallyConsistent)
+                if spins > 64 && DispatchTime.now().uptimeNanoseconds - idleSince > Self.spinNanoseconds { break }
             }
             if current == seen {
                 pthread_mutex_lock(mutex)
@@ -143,5 +146,10 @@ final class WorkerPool: @unchecked Sendable {
     }
 }
 
-/// A CPU hint that this thread is spinning.
-@inline(__always) func spinPause() { scion_spin_pause() }
+/// One step of a wait loop: a CPU spin hint for the first iterations, then `sched_yield`, so a waiter
+/// never holds a core another runnable thread (the one it waits for, when there are more threads than
+/// cores) could use.
+@inline(__always) func backOff(_ spins: inout Int) {
+    spins += 1
+    if spins < 64 { scion_spin_pause() } else { sched_yield() }
+}
