@@ -78,7 +78,7 @@ SCION_AVX512 static inline float half_at(const uint8_t *p) {
 /// Rows [r0, r1) for one format (a compile-time constant in each caller below); x is in register order.
 SCION_AVX512 static inline void rows_impl(int format, const uint8_t *base, size_t row_bytes, int blocks,
                                           const int16_t *x, const float *x_scale, const float *x_sum,
-                                          float *out, int r0, int r1) {
+                                          const float *xs2, float *out, int r0, int r1) {
     const size_t block_bytes = format == SCION_Q8_0 ? 34 : (format == SCION_Q4_0 ? 18 : 20);
     const size_t qs_offset = format == SCION_Q4_1 ? 4 : 2;
     const __m512i nibble_shifts = _mm512_set_epi64(
@@ -91,6 +91,50 @@ SCION_AVX512 static inline void rows_impl(int format, const uint8_t *base, size_
 #define SCION_D(p) half_at(p)
 #define SCION_M(p, d) (format == SCION_Q8_0 ? 0.0f : (format == SCION_Q4_0 ? -8.0f * (d) : half_at((p) + 2)))
     int r = r0;
+    if (format == SCION_Q4_1 && xs2 != 0) {
+        // Q4_1: a block's (d, m) are converted together and multiplied by (s_b, Σx_b) in one 128-bit
+        // step; lane 0 is the block's scale, lane 1 accumulates the minimum's term.
+        for (; r + 1 < r1; r += 2) {
+            const uint8_t *row0 = base + (size_t)r * row_bytes, *row1 = row0 + row_bytes;
+            __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+            __m128 dm_acc0 = _mm_setzero_ps(), dm_acc1 = _mm_setzero_ps();
+            for (int b = 0; b < blocks; b++) {
+                const __m512i xv = _mm512_loadu_si512((const void *)(x + (size_t)b * 32));
+                const uint8_t *p0 = row0 + (size_t)b * block_bytes, *p1 = row1 + (size_t)b * block_bytes;
+                const __m128 xs = _mm_castpd_ps(_mm_load_sd((const double *)(xs2 + 2 * (size_t)b)));
+                int32_t h0, h1;
+                __builtin_memcpy(&h0, p0, 4);
+                __builtin_memcpy(&h1, p1, 4);
+                const __m128 dm0 = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(h0)), xs);
+                const __m128 dm1 = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(h1)), xs);
+                acc0 = _mm512_fmadd_ps(_mm512_broadcastss_ps(dm0), _mm512_cvtepi32_ps(_mm512_madd_epi16(SCION_WIDEN(p0), xv)), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_broadcastss_ps(dm1), _mm512_cvtepi32_ps(_mm512_madd_epi16(SCION_WIDEN(p1), xv)), acc1);
+                dm_acc0 = _mm_add_ps(dm_acc0, dm0);
+                dm_acc1 = _mm_add_ps(dm_acc1, dm1);
+            }
+            out[r - r0] = _mm512_reduce_add_ps(acc0) + _mm_cvtss_f32(_mm_movehdup_ps(dm_acc0));
+            out[r + 1 - r0] = _mm512_reduce_add_ps(acc1) + _mm_cvtss_f32(_mm_movehdup_ps(dm_acc1));
+        }
+        // The last row alone, with the same arithmetic (a row's bits must not depend on how the
+        // rows were split over threads).
+        if (r < r1) {
+            const uint8_t *row = base + (size_t)r * row_bytes;
+            __m512 acc = _mm512_setzero_ps();
+            __m128 dm_acc = _mm_setzero_ps();
+            for (int b = 0; b < blocks; b++) {
+                const __m512i xv = _mm512_loadu_si512((const void *)(x + (size_t)b * 32));
+                const uint8_t *p = row + (size_t)b * block_bytes;
+                const __m128 xs = _mm_castpd_ps(_mm_load_sd((const double *)(xs2 + 2 * (size_t)b)));
+                int32_t h;
+                __builtin_memcpy(&h, p, 4);
+                const __m128 dm = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(h)), xs);
+                acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(dm), _mm512_cvtepi32_ps(_mm512_madd_epi16(SCION_WIDEN(p), xv)), acc);
+                dm_acc = _mm_add_ps(dm_acc, dm);
+            }
+            out[r - r0] = _mm512_reduce_add_ps(acc) + _mm_cvtss_f32(_mm_movehdup_ps(dm_acc));
+        }
+        return;
+    }
     // Two rows at a time share the loads of x.
     for (; r + 1 < r1; r += 2) {
         const uint8_t *row0 = base + (size_t)r * row_bytes, *row1 = row0 + row_bytes;
@@ -132,15 +176,19 @@ SCION_AVX512 static inline void rows_impl(int format, const uint8_t *base, size_
 
 SCION_AVX512 static void rows_q8_0(const uint8_t *base, size_t rb, int blocks, const int16_t *x, const float *s,
                                    const float *sum, float *out, int r0, int r1) {
-    rows_impl(SCION_Q8_0, base, rb, blocks, x, s, sum, out, r0, r1);
+    rows_impl(SCION_Q8_0, base, rb, blocks, x, s, sum, 0, out, r0, r1);
 }
 SCION_AVX512 static void rows_q4_0(const uint8_t *base, size_t rb, int blocks, const int16_t *x, const float *s,
                                    const float *sum, float *out, int r0, int r1) {
-    rows_impl(SCION_Q4_0, base, rb, blocks, x, s, sum, out, r0, r1);
+    rows_impl(SCION_Q4_0, base, rb, blocks, x, s, sum, 0, out, r0, r1);
 }
 SCION_AVX512 static void rows_q4_1(const uint8_t *base, size_t rb, int blocks, const int16_t *x, const float *s,
                                    const float *sum, float *out, int r0, int r1) {
-    rows_impl(SCION_Q4_1, base, rb, blocks, x, s, sum, out, r0, r1);
+    // (s_b, Σx_b) interleaved for the paired (d, m) step; very long rows take the scalar path.
+    float xs2[2 * 4096];
+    const int paired = blocks <= 4096;
+    if (paired) for (int b = 0; b < blocks; b++) { xs2[2 * b] = s[b]; xs2[2 * b + 1] = sum[b]; }
+    rows_impl(SCION_Q4_1, base, rb, blocks, x, s, sum, paired ? xs2 : 0, out, r0, r1);
 }
 
 void scion_quant_rows_avx512(int format, const uint8_t *base, size_t row_bytes, int blocks,

@@ -286,7 +286,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// in a fixed order, so results do not depend on the thread count. Nil when x has a non-finite value.
     func integerVectorProduct(_ x: Tensor) -> Tensor? {
         let blocks = columns / 32
-        let xq = Storage(byteCount: columns * 2)
+        let xq = Storage(uninitializedByteCount: columns * 2)       // every block is written below
         var blockScales = [Float](repeating: 0, count: blocks), sums = [Float](repeating: 0, count: blocks)
         let finite: Bool = withExtendedLifetime(x) {
             let xp = (x.storage.pointer + x.offset * 4).assumingMemoryBound(to: Float.self)
@@ -303,7 +303,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 guard amax.isFinite else { return false }
                 let inverse: Float = amax > 0 ? 32767 / amax : 0
                 for j in 0..<32 {
-                    let v = (src[j] * inverse).rounded()
+                    // Round to nearest (ties to even) without a libm call: for |v| < 2²², adding and
+                    // subtracting 1.5·2²³ leaves v rounded to an integer.
+                    var v = src[j] * inverse
+                    v = (v + 12_582_912) - 12_582_912
                     q[b * 32 + j] = Int16(v > 32767 ? 32767 : (v < -32767 ? -32767 : v))
                 }
                 blockScales[b] = amax / 32767
@@ -312,7 +315,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
             return true
         }
         guard finite else { return nil }
-        let out = Storage(byteCount: rows * 4)
+        let out = Storage(uninitializedByteCount: rows * 4)         // every row is written by one thread
         let o = UnsafeSendablePointer(out.pointer.assumingMemoryBound(to: Float.self))
         blockScales.withUnsafeBufferPointer { sc in
             sums.withUnsafeBufferPointer { sm in
@@ -324,7 +327,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
                     let base = UnsafeSendableRawPointer(UnsafeRawPointer(storage.pointer + byteOffset))
                     let (rowBytes, blocks) = (self.rowBytes, Int32(self.columns / 32))
                     // x in the order the kernel widens the weights (int16 [blocks, 32]).
-                    let permuted = Storage(byteCount: columns * 2)
+                    let permuted = Storage(uninitializedByteCount: columns * 2)
                     scion_quant_permute_x(code, xq.pointer.assumingMemoryBound(to: Int16.self), blocks,
                                           permuted.pointer.assumingMemoryBound(to: Int16.self))
                     let px = UnsafeSendableRawPointer(UnsafeRawPointer(permuted.pointer))

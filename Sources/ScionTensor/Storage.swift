@@ -25,8 +25,8 @@ public final class Storage: @unchecked Sendable {
         MemoryStats.allocated(byteCount)
     }
 
-    /// Allocates without zeroing; the creator must write every byte before sharing it.
-    init(uninitializedByteCount byteCount: Int) {
+    /// Allocates without zeroing (64-byte aligned); the creator must write every byte before any is read.
+    public init(uninitializedByteCount byteCount: Int) {
         self.byteCount = byteCount
         pointer = StoragePool.allocate(byteCount)
         ownsMemory = true
