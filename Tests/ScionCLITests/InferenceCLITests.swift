@@ -22,6 +22,10 @@ import Testing
         (["eval", "perplexity", "--model", "/no/model", "--file", "x", "--stride", "0"], "--stride must be at least 1"),
         (["embed", "--model", "/no/model"], "exactly one of --text or --file"),
         (["embed", "--model", "/no/model", "--text", "a", "--file", "b"], "exactly one of --text or --file"),
+        (["generate", "--model", "/no/model", "--prompt", "hi", "--threads", "0"], "--threads must be at least 1"),
+        (["chat", "--model", "/no/model", "--threads=-1"], "--threads must be at least 1"),
+        (["eval", "perplexity", "--model", "/no/model", "--file", "x", "--threads", "0"], "--threads must be at least 1"),
+        (["embed", "--model", "/no/model", "--text", "a", "--threads", "0"], "--threads must be at least 1"),
     ])
     func badArgumentsFailWithAMessage(arguments: [String], message: String) throws {
         let r = try runScion(arguments)
