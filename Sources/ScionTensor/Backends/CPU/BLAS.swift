@@ -163,8 +163,11 @@ public enum CPUInfo {
 /// each a single-threaded call on its own worker. Measured here (scion-bench gemm, 2 threads):
 /// OpenBLAS's own threading ran the prefill's 128×3072×768 MLP projection at 84 GFLOPS, *slower* than
 /// one thread (124), and its idle workers spin in `sched_yield` between calls, taking CPU from Scion's
-/// element-wise kernels (~10% of a training step's samples). Every element of C is still one
-/// single-threaded dot product over all of K, so the values do not depend on the thread count.
+/// element-wise kernels (~10% of a training step's samples). Every element of C is one single-threaded
+/// dot product over all of K, and a given thread count always cuts C the same way, so results repeat
+/// bit for bit on the same thread count. Across thread counts they may differ in the last bits: OpenBLAS
+/// picks other kernels for other block sizes (measured: a row split of 300×97×40 changed bits, the column
+/// splits tested did not), as its own threading did.
 enum GEMM {
     /// Smallest product (M·N·K multiply-adds) worth splitting across threads.
     static let parallelThreshold = 1 << 18
