@@ -191,6 +191,38 @@ SCION_AVX512 static void rows_q4_1(const uint8_t *base, size_t rb, int blocks, c
     rows_impl(SCION_Q4_1, base, rb, blocks, x, s, sum, paired ? xs2 : 0, out, r0, r1);
 }
 
+SCION_AVX512 static int quantize_x(int format, const float *x, int blocks, int16_t *out, float *scales, float *sums) {
+    // Register order of one block (see scion_quant_permute_x): out[p] = x16[order[p]].
+    int16_t order[32];
+    for (int p = 0; p < 32; p++) {
+        if (format == SCION_Q8_0) order[p] = (int16_t)(2 * (p % 16) + p / 16);
+        else order[p] = (int16_t)nibble_element(p / 8, p % 8);
+    }
+    const __m512i index = _mm512_loadu_si512((const void *)order);
+    for (int b = 0; b < blocks; b++) {
+        const __m512 v0 = _mm512_loadu_ps(x + (size_t)b * 32), v1 = _mm512_loadu_ps(x + (size_t)b * 32 + 16);
+        if (_mm512_cmp_ps_mask(v0, v0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v1, v1, _CMP_UNORD_Q)) return 0;
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        if (!(amax <= 3.4028234663852886e38f)) return 0;                  // infinite
+        const float inverse = amax > 0 ? 32767 / amax : 0;
+        const __m512 k = _mm512_set1_ps(inverse);
+        // Round to nearest even (the default rounding mode), saturate to int16 (|v·inverse| ≤ 32767.5).
+        const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, k)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, k));
+        const __m512i lim = _mm512_set1_epi32(32767), nlim = _mm512_set1_epi32(-32767);
+        const __m256i h0 = _mm512_cvtepi32_epi16(_mm512_max_epi32(_mm512_min_epi32(q0, lim), nlim));
+        const __m256i h1 = _mm512_cvtepi32_epi16(_mm512_max_epi32(_mm512_min_epi32(q1, lim), nlim));
+        const __m512i natural = _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1);
+        _mm512_storeu_si512((void *)(out + (size_t)b * 32), _mm512_permutexvar_epi16(index, natural));
+        scales[b] = amax / 32767;
+        sums[b] = _mm512_reduce_add_ps(_mm512_add_ps(v0, v1));
+    }
+    return 1;
+}
+
+int scion_quant_quantize_x_avx512(int format, const float *x, int blocks, int16_t *out, float *scales, float *sums) {
+    return quantize_x(format, x, blocks, out, scales, sums);
+}
+
 void scion_quant_rows_avx512(int format, const uint8_t *base, size_t row_bytes, int blocks,
                              const int16_t *x, const float *x_scale, const float *x_sum,
                              float *out, int r0, int r1) {
@@ -204,6 +236,11 @@ void scion_quant_rows_avx512(int format, const uint8_t *base, size_t row_bytes, 
 #else
 
 int scion_quant_avx512_available(void) { return 0; }
+
+int scion_quant_quantize_x_avx512(int format, const float *x, int blocks, int16_t *out, float *scales, float *sums) {
+    (void)format; (void)x; (void)blocks; (void)out; (void)scales; (void)sums;
+    __builtin_trap();   // callers check scion_quant_avx512_available() first
+}
 
 void scion_quant_rows_avx512(int format, const uint8_t *base, size_t row_bytes, int blocks,
                              const int16_t *x, const float *x_scale, const float *x_sum,

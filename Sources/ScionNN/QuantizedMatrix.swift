@@ -286,6 +286,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// in a fixed order, so results do not depend on the thread count. Nil when x has a non-finite value.
     func integerVectorProduct(_ x: Tensor) -> Tensor? {
         let blocks = columns / 32
+        if Self.usesWideKernel && Self.wideKernelAvailable { return wideVectorProduct(x) }
         let xq = Storage(uninitializedByteCount: columns * 2)       // every block is written below
         var blockScales = [Float](repeating: 0, count: blocks), sums = [Float](repeating: 0, count: blocks)
         let finite: Bool = withExtendedLifetime(x) {
@@ -322,24 +323,6 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 let scales = UnsafeSendablePointer(UnsafeMutablePointer(mutating: sc.baseAddress!))
                 let blockSums = UnsafeSendablePointer(UnsafeMutablePointer(mutating: sm.baseAddress!))
                 let xs = UnsafeSendableRawPointer(UnsafeRawPointer(xq.pointer))
-                if Self.usesWideKernel && Self.wideKernelAvailable {
-                    let code: Int32 = switch format { case .q8_0: 0; case .q4_0: 1; case .q4_1: 2 }
-                    let base = UnsafeSendableRawPointer(UnsafeRawPointer(storage.pointer + byteOffset))
-                    let (rowBytes, blocks) = (self.rowBytes, Int32(self.columns / 32))
-                    // x in the order the kernel widens the weights (int16 [blocks, 32]).
-                    let permuted = Storage(uninitializedByteCount: columns * 2)
-                    scion_quant_permute_x(code, xq.pointer.assumingMemoryBound(to: Int16.self), blocks,
-                                          permuted.pointer.assumingMemoryBound(to: Int16.self))
-                    let px = UnsafeSendableRawPointer(UnsafeRawPointer(permuted.pointer))
-                    Self.parallelRows(rows) { range in
-                        scion_quant_rows_avx512(code, base.pointer.assumingMemoryBound(to: UInt8.self), rowBytes, blocks,
-                                                px.pointer.assumingMemoryBound(to: Int16.self), scales.pointer,
-                                                blockSums.pointer, o.pointer + range.lowerBound,
-                                                Int32(range.lowerBound), Int32(range.upperBound))
-                    }
-                    withExtendedLifetime(permuted) {}
-                    return
-                }
                 switch format {
                 case .q8_0: integerRows(Q8_0Kernel.self, x: xs, scales: scales, sums: blockSums, out: o)
                 case .q4_0: integerRows(Q4_0Kernel.self, x: xs, scales: scales, sums: blockSums, out: o)
@@ -348,6 +331,36 @@ public final class QuantizedMatrix: @unchecked Sendable {
             }
         }
         withExtendedLifetime(xq) {}
+        // Exactly rows floats: cannot fail.
+        return try! Tensor(storage: out, byteOffset: 0, shape: [1, rows], dtype: .float32)
+    }
+
+    /// ``integerVectorProduct(_:)`` on the AVX-512 kernels (CScionKernels): x quantized and permuted
+    /// into the kernel's order in one pass, then rows split over threads. The same int16 values and
+    /// exact int32 block sums as the SSE2 path; block sums of x and the float accumulation order differ.
+    func wideVectorProduct(_ x: Tensor) -> Tensor? {
+        let blocks = columns / 32
+        let code: Int32 = switch format { case .q8_0: 0; case .q4_0: 1; case .q4_1: 2 }
+        let xq = Storage(uninitializedByteCount: columns * 2)                 // int16 [blocks, 32], kernel order
+        let sidecar = Storage(uninitializedByteCount: max(1, blocks) * 8)     // scales [blocks], then sums [blocks]
+        let scales = sidecar.pointer.assumingMemoryBound(to: Float.self), sums = scales + blocks
+        let finite = withExtendedLifetime(x) {
+            scion_quant_quantize_x_avx512(code, (x.storage.pointer + x.offset * 4).assumingMemoryBound(to: Float.self),
+                                          Int32(blocks), xq.pointer.assumingMemoryBound(to: Int16.self), scales, sums) != 0
+        }
+        guard finite else { return nil }
+        let out = Storage(uninitializedByteCount: rows * 4)                   // every row is written by one thread
+        let o = UnsafeSendablePointer(out.pointer.assumingMemoryBound(to: Float.self))
+        let (sp, mp) = (UnsafeSendablePointer(scales), UnsafeSendablePointer(sums))
+        let px = UnsafeSendableRawPointer(UnsafeRawPointer(xq.pointer))
+        let base = UnsafeSendableRawPointer(UnsafeRawPointer(storage.pointer + byteOffset))
+        let rowBytes = self.rowBytes
+        Self.parallelRows(rows) { range in
+            scion_quant_rows_avx512(code, base.pointer.assumingMemoryBound(to: UInt8.self), rowBytes, Int32(blocks),
+                                    px.pointer.assumingMemoryBound(to: Int16.self), sp.pointer, mp.pointer,
+                                    o.pointer + range.lowerBound, Int32(range.lowerBound), Int32(range.upperBound))
+        }
+        withExtendedLifetime((xq, sidecar)) {}
         // Exactly rows floats: cannot fail.
         return try! Tensor(storage: out, byteOffset: 0, shape: [1, rows], dtype: .float32)
     }

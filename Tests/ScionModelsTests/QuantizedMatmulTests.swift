@@ -88,6 +88,22 @@ import ScionTestSupport
         }
     }
 
+    /// A NaN or an infinity in x cannot be quantized to int16: one-row products fall back to the float
+    /// kernel, so the non-finite value reaches every output instead of being rounded away.
+    @Test(arguments: QuantizationFormat.allCases) func nonFiniteInputPropagates(format: QuantizationFormat) throws {
+        let q = try Self.matrix(format, rows: 5, columns: 64, seed: 2)
+        for bad in [Float.nan, .infinity, -.infinity] {
+            var values = [Float](repeating: 0.5, count: 64)
+            values[40] = bad
+            let y = q.matmulTransposed(Tensor(values, shape: [1, 64])).floats()
+            // Not finite in every row (±∞, or NaN where the kernel's split d·q·x + m·Σx meets ∞ − ∞).
+            for r in 0..<5 {
+                #expect(!y[r].isFinite, "\(format) x[40] = \(bad), row \(r): \(y[r])")
+                if bad.isNaN { #expect(y[r].isNaN) }
+            }
+        }
+    }
+
     @Test func rowPermutationStaysQuantizedAndExact() throws {
         let q = try Self.matrix(.q4_0, rows: 8, columns: 64, seed: 3)
         let order = [3, 1, 7, 0, 2, 6, 5, 4]

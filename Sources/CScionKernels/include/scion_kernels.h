@@ -20,6 +20,12 @@ int scion_quant_avx512_available(void);
 /// `format`'s weights (see quantized_dot.c); portable C, callable anywhere.
 void scion_quant_permute_x(int format, const int16_t *x16, int blocks, int16_t *out);
 
+/// Quantizes x (`blocks` × 32 floats) per block of 32 to int16 as QuantizedMatrix.integerVectorProduct
+/// does (scale max|x_b|/32767, round to nearest even), writing the values in the kernel's register order
+/// for `format` (as scion_quant_permute_x), each block's scale and its sum. Returns 0 (outputs partly
+/// written) when x holds a NaN or an infinity. Requires scion_quant_avx512_available().
+int scion_quant_quantize_x_avx512(int format, const float *x, int blocks, int16_t *out, float *scales, float *sums);
+
 /// out[r - r0] for rows r in [r0, r1) of a row-major quantized matrix (`row_bytes` bytes per row,
 /// `blocks` blocks of 32 weights per row) times one input vector quantized per block of 32 to int16
 /// and permuted by scion_quant_permute_x (`x`):
