@@ -21,18 +21,6 @@ static inline int nibble_element(int g, int i) {
     return 2 * i + base[g];
 }
 
-void scion_quant_permute_x(int format, const int16_t *x16, int blocks, int16_t *out) {
-    for (int b = 0; b < blocks; b++) {
-        const int16_t *src = x16 + (size_t)b * 32;
-        int16_t *dst = out + (size_t)b * 32;
-        if (format == SCION_Q8_0) {
-            for (int h = 0; h < 2; h++) for (int i = 0; i < 16; i++) dst[16 * h + i] = src[2 * i + h];
-        } else {
-            for (int g = 0; g < 4; g++) for (int i = 0; i < 8; i++) dst[8 * g + i] = src[nibble_element(g, i)];
-        }
-    }
-}
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -48,7 +36,7 @@ int scion_quant_avx512_available(void) {
 // bounded the first version of this kernel): a block's bytes are read as 16-bit words and broadcast to
 // every 128-bit (nibbles) or 256-bit (Q8_0) lane of a register, and per-lane variable shifts pick a
 // different nibble or byte in each lane. The weights then sit in a fixed permuted order, so x is
-// permuted once per call into the same order (`scion_quant_permute_x`), and the inner loop is load, shift, mask,
+// quantized straight into the same order (`quantize_x`), and the inner loop is load, shift, mask,
 // multiply-add, convert, scale.
 //
 // Nibble blocks: word i (0..7) = byte 2i | byte 2i+1 << 8 holds elements 2i (bits 0-3), 2i+16 (4-7),
@@ -192,7 +180,7 @@ SCION_AVX512 static void rows_q4_1(const uint8_t *base, size_t rb, int blocks, c
 }
 
 SCION_AVX512 static int quantize_x(int format, const float *x, int blocks, int16_t *out, float *scales, float *sums) {
-    // Register order of one block (see scion_quant_permute_x): out[p] = x16[order[p]].
+    // Register order of one block: out[p] = x16[order[p]] (see the layout comment above).
     int16_t order[32];
     for (int p = 0; p < 32; p++) {
         if (format == SCION_Q8_0) order[p] = (int16_t)(2 * (p % 16) + p / 16);

@@ -16,19 +16,15 @@ enum scion_quant_format { SCION_Q8_0 = 0, SCION_Q4_0 = 1, SCION_Q4_1 = 2 };
 /// 1 when this CPU and OS run the AVX-512 kernels below, else 0 (always 0 off x86-64).
 int scion_quant_avx512_available(void);
 
-/// Writes x16 (`blocks` × 32 int16, natural order) into `out` in the order the AVX-512 kernel widens
-/// `format`'s weights (see quantized_dot.c); portable C, callable anywhere.
-void scion_quant_permute_x(int format, const int16_t *x16, int blocks, int16_t *out);
-
 /// Quantizes x (`blocks` × 32 floats) per block of 32 to int16 as QuantizedMatrix.integerVectorProduct
 /// does (scale max|x_b|/32767, round to nearest even), writing the values in the kernel's register order
-/// for `format` (as scion_quant_permute_x), each block's scale and its sum. Returns 0 (outputs partly
+/// for `format` (see quantized_dot.c), each block's scale and its sum. Returns 0 (outputs partly
 /// written) when x holds a NaN or an infinity. Requires scion_quant_avx512_available().
 int scion_quant_quantize_x_avx512(int format, const float *x, int blocks, int16_t *out, float *scales, float *sums);
 
 /// out[r - r0] for rows r in [r0, r1) of a row-major quantized matrix (`row_bytes` bytes per row,
 /// `blocks` blocks of 32 weights per row) times one input vector quantized per block of 32 to int16
-/// and permuted by scion_quant_permute_x (`x`):
+/// by scion_quant_quantize_x_avx512 (`x`):
 /// out = Σ_b d_b·x_scale[b]·(q_b · x_b) + m_b·x_sum[b], where m_b is Q4_1's minimum, −8·d_b for Q4_0
 /// and 0 for Q8_0. The integer block dot products are exact (int32). Requires
 /// scion_quant_avx512_available().
